@@ -1,0 +1,124 @@
+// Package errcode is the one error type shared by the areas, the event log
+// and the gateway: an error carries a Code from the contract, an optional
+// field and a message that is safe to show to clients. Errors are classified
+// once, where they arise, and translated once at the edge (HTTP status,
+// GraphQL extensions).
+package errcode
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is one of the error codes of the runtime contract.
+type Code string
+
+// The contract's codes.
+const (
+	BadUserInput       Code = "BAD_USER_INPUT"
+	NotFound           Code = "NOT_FOUND"
+	Conflict           Code = "CONFLICT"
+	ConsistencyTimeout Code = "CONSISTENCY_TIMEOUT"
+	Unavailable        Code = "UNAVAILABLE"
+	Unauthenticated    Code = "UNAUTHENTICATED"
+	Forbidden          Code = "FORBIDDEN"
+	Internal           Code = "INTERNAL"
+)
+
+// Error is an error whose Message may be shown to a client.
+type Error struct {
+	Code    Code   `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// New returns an error with a code and a client-safe message.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns a BAD_USER_INPUT error about one input field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: BadUserInput, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Of returns the coded error inside err, or nil when err carries none.
+func Of(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// CodeOf returns err's code: "" for nil, Internal when err carries no code.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	if e := Of(err); e != nil {
+		return e.Code
+	}
+	return Internal
+}
+
+// Public returns what a client may see of err: the coded error itself, or a
+// bare INTERNAL error whose message says no more than that.
+func Public(err error) *Error {
+	if e := Of(err); e != nil {
+		return e
+	}
+	return &Error{Code: Internal, Message: "internal error"}
+}
+
+// HTTPStatus maps a code to the HTTP status the services answer with.
+func HTTPStatus(c Code) int {
+	switch c {
+	case BadUserInput:
+		return http.StatusBadRequest
+	case NotFound:
+		return http.StatusNotFound
+	case Conflict:
+		return http.StatusConflict
+	case ConsistencyTimeout:
+		return http.StatusGatewayTimeout
+	case Unavailable:
+		return http.StatusServiceUnavailable
+	case Unauthenticated:
+		return http.StatusUnauthorized
+	case Forbidden:
+		return http.StatusForbidden
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// CodeForStatus is the inverse of HTTPStatus, for clients of the services.
+func CodeForStatus(status int) Code {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return BadUserInput
+	case http.StatusNotFound:
+		return NotFound
+	case http.StatusConflict, http.StatusPreconditionFailed:
+		return Conflict
+	case http.StatusGatewayTimeout:
+		return ConsistencyTimeout
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
+		return Unavailable
+	case http.StatusUnauthorized:
+		return Unauthenticated
+	case http.StatusForbidden:
+		return Forbidden
+	default:
+		return Internal
+	}
+}
