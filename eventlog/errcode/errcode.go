@@ -6,6 +6,7 @@
 package errcode
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -121,4 +122,19 @@ func CodeForStatus(status int) Code {
 	default:
 		return Internal
 	}
+}
+
+// Body is the JSON body of every 4xx/5xx answer of the services.
+type Body struct {
+	Error *Error `json:"error"`
+}
+
+// WriteHTTP answers with err's public form and the matching status. Errors
+// without a code are logged by the caller, never shown.
+func WriteHTTP(w http.ResponseWriter, err error) {
+	pub := Public(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(HTTPStatus(pub.Code))
+	_ = json.NewEncoder(w).Encode(Body{Error: pub})
 }

@@ -1,0 +1,125 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxReadLimit caps the events one read returns.
+const MaxReadLimit = 10000
+
+type queries struct {
+	head, findKeys, streamVersions, insert, insertKeys, readRange, readLog, readStream string
+}
+
+func newQueries(schema string) queries {
+	const cols = "position, event_id::text, stream_id, version, type, data, metadata, recorded_at"
+	t := schema + ".events"
+	return queries{
+		head:           "SELECT coalesce(max(position), 0) FROM " + t,
+		findKeys:       "SELECT key, first_position, last_position FROM " + schema + ".idempotency WHERE key = ANY($1)",
+		streamVersions: "SELECT stream_id, max(version) FROM " + t + " WHERE stream_id = ANY($1) GROUP BY stream_id",
+		insert: "INSERT INTO " + t + " (position, event_id, stream_id, version, type, data, metadata, recorded_at) " +
+			"SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[]::jsonb[], $7::text[]::jsonb[], $8::timestamptz[])",
+		insertKeys: "INSERT INTO " + schema + ".idempotency (key, first_position, last_position, recorded_at) " +
+			"SELECT k, f, l, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(k, f, l)",
+		readRange:  "SELECT " + cols + " FROM " + t + " WHERE position BETWEEN $1 AND $2 ORDER BY position",
+		readLog:    "SELECT " + cols + " FROM " + t + " WHERE position > $1 ORDER BY position LIMIT $2",
+		readStream: "SELECT " + cols + " FROM " + t + " WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+	}
+}
+
+// NotifyChannel is the PostgreSQL channel on which the log announces each
+// commit (payload: the new head position), so followers need not poll.
+func NotifyChannel(schema string) string { return "eventlog_" + schema }
+
+func clampLimit(limit int) int {
+	if limit <= 0 || limit > MaxReadLimit {
+		return MaxReadLimit
+	}
+	return limit
+}
+
+// ReadLog returns up to limit events after position after, in log order.
+// Log order is commit order and positions are contiguous, so a reader that
+// resumes after the last position it saw never misses an event.
+func (l *Log) ReadLog(ctx context.Context, after int64, limit int) ([]Event, error) {
+	rows, err := l.cfg.Pool.Query(ctx, l.q.readLog, after, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("eventlog %s: read log after %d: %w", l.cfg.Schema, after, err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog %s: read log after %d: %w", l.cfg.Schema, after, err)
+	}
+	return evs, nil
+}
+
+// ReadStream returns up to limit events of one stream after version
+// afterVersion, in version order. An unknown stream has no events.
+func (l *Log) ReadStream(ctx context.Context, streamID string, afterVersion int64, limit int) ([]Event, error) {
+	rows, err := l.cfg.Pool.Query(ctx, l.q.readStream, streamID, afterVersion, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("eventlog %s: read stream %s: %w", l.cfg.Schema, streamID, err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog %s: read stream %s: %w", l.cfg.Schema, streamID, err)
+	}
+	return evs, nil
+}
+
+// ReadAllStream returns every event of a stream, for rebuilding an aggregate.
+func (l *Log) ReadAllStream(ctx context.Context, streamID string) ([]Event, error) {
+	var all []Event
+	var after int64
+	for {
+		evs, err := l.ReadStream(ctx, streamID, after, MaxReadLimit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, evs...)
+		if len(evs) < MaxReadLimit {
+			return all, nil
+		}
+		after = evs[len(evs)-1].Version
+	}
+}
+
+// Head is the position of the last committed event (0 for an empty log).
+func (l *Log) Head(ctx context.Context) (int64, error) {
+	var h int64
+	if err := l.cfg.Pool.QueryRow(ctx, l.q.head).Scan(&h); err != nil {
+		return 0, fmt.Errorf("eventlog %s: head: %w", l.cfg.Schema, err)
+	}
+	return h, nil
+}
+
+func scanEvents(rows pgx.Rows) ([]Event, error) {
+	var evs []Event
+	var e Event
+	var meta []byte
+	_, err := pgx.ForEachRow(rows, []any{&e.Position, &e.ID, &e.StreamID, &e.Version, &e.Type, &e.Data, &meta, &e.RecordedAt}, func() error {
+		ev := e
+		ev.Data = append([]byte(nil), e.Data...)
+		ev.RecordedAt = e.RecordedAt.UTC()
+		if err := json.Unmarshal(meta, &ev.Metadata); err != nil {
+			return fmt.Errorf("event %d metadata: %w", e.Position, err)
+		}
+		evs = append(evs, ev)
+		return nil
+	})
+	return evs, err
+}
+
+func subFS(fsys fs.FS, dir string) (fs.FS, error) {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: migrations: %w", err)
+	}
+	return sub, nil
+}
