@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -127,6 +128,9 @@ type Log struct {
 	q       queries
 	lockKey int64
 
+	commits   atomic.Int64
+	committed atomic.Int64
+
 	reqs   chan *request
 	stop   chan struct{}
 	done   chan struct{}
@@ -162,6 +166,17 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 func (l *Log) Close() {
 	l.closed.Do(func() { close(l.stop) })
 	<-l.done
+}
+
+// WriterStats counts this process's group commits and the events they
+// recorded; their ratio is the mean batch size.
+type WriterStats struct {
+	Commits, Events int64
+}
+
+// Stats returns the writer's counters.
+func (l *Log) Stats() WriterStats {
+	return WriterStats{Commits: l.commits.Load(), Events: l.committed.Load()}
 }
 
 // Schema is the schema holding the log.

@@ -20,9 +20,11 @@ func newQueries(schema string) queries {
 	const cols = "position, event_id::text, stream_id, version, type, data, metadata, recorded_at"
 	t := schema + ".events"
 	return queries{
-		head:           "SELECT coalesce(max(position), 0) FROM " + t,
-		findKeys:       "SELECT key, first_position, last_position FROM " + schema + ".idempotency WHERE key = ANY($1)",
-		streamVersions: "SELECT stream_id, max(version) FROM " + t + " WHERE stream_id = ANY($1) GROUP BY stream_id",
+		head:     "SELECT coalesce(max(position), 0) FROM " + t,
+		findKeys: "SELECT key, first_position, last_position FROM " + schema + ".idempotency WHERE key = ANY($1)",
+		// One backward index probe per stream: cost independent of stream length.
+		streamVersions: "SELECT s, v FROM unnest($1::text[]) AS s, LATERAL (SELECT version AS v FROM " + t +
+			" WHERE stream_id = s ORDER BY version DESC LIMIT 1) AS last",
 		insert: "INSERT INTO " + t + " (position, event_id, stream_id, version, type, data, metadata, recorded_at) " +
 			"SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[]::jsonb[], $7::text[]::jsonb[], $8::timestamptz[])",
 		insertKeys: "INSERT INTO " + schema + ".idempotency (key, first_position, last_position, recorded_at) " +

@@ -153,11 +153,23 @@ type row struct {
 func (l *Log) commitTx(reqs []*request) ([]response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := l.cfg.Pool.Begin(ctx)
+	// The transaction is opened and closed by statements inside the two
+	// pipelined batches below, so a group commit costs two round trips.
+	conn, err := l.cfg.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("eventlog %s: begin: %w", l.cfg.Schema, err)
+		return nil, fmt.Errorf("eventlog %s: acquire: %w", l.cfg.Schema, err)
 	}
-	defer tx.Rollback(ctx)
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			// Leave no transaction open on a pooled connection; a
+			// connection that cannot even roll back is discarded.
+			if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+				conn.Conn().Close(ctx)
+			}
+		}
+	}()
 
 	var keys, streams []string
 	seen := map[string]bool{}
@@ -173,17 +185,21 @@ func (l *Log) commitTx(reqs []*request) ([]response, error) {
 		}
 	}
 
-	// One round trip: lock, head, recorded keys, stream versions.
+	// One round trip: begin, lock, head, recorded keys, stream versions.
 	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	b.Queue("SELECT pg_advisory_xact_lock($1)", l.lockKey)
 	b.Queue(l.q.head)
 	b.Queue(l.q.findKeys, keys)
 	b.Queue(l.q.streamVersions, streams)
-	br := tx.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
 	var head int64
 	recorded := map[string][2]int64{}
 	versions := map[string]int64{}
 	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
@@ -285,43 +301,46 @@ func (l *Log) commitTx(reqs []*request) ([]response, error) {
 	for _, d := range dups {
 		b.Queue(l.q.readRange, d.first, d.last)
 	}
-	if b.Len() > 0 {
-		br = tx.SendBatch(ctx, b)
-		err = func() error {
-			if len(rows) > 0 {
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	err = func() error {
+		if len(rows) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("insert: %w", translate(err))
+			}
+			if len(idemKeys) > 0 {
 				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("insert: %w", translate(err))
-				}
-				if len(idemKeys) > 0 {
-					if _, err := br.Exec(); err != nil {
-						return fmt.Errorf("insert keys: %w", err)
-					}
-				}
-				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("notify: %w", err)
+					return fmt.Errorf("insert keys: %w", err)
 				}
 			}
-			for _, d := range dups {
-				rs, err := br.Query()
-				if err != nil {
-					return fmt.Errorf("read duplicate: %w", err)
-				}
-				evs, err := scanEvents(rs)
-				if err != nil {
-					return fmt.Errorf("read duplicate: %w", err)
-				}
-				resps[d.i] = response{res: AppendResult{Events: evs, Duplicate: true}}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("notify: %w", err)
 			}
-			return br.Close()
-		}()
-		if err != nil {
-			br.Close()
-			return nil, fmt.Errorf("eventlog %s: %w", l.cfg.Schema, err)
 		}
+		for _, d := range dups {
+			rs, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("read duplicate: %w", err)
+			}
+			evs, err := scanEvents(rs)
+			if err != nil {
+				return fmt.Errorf("read duplicate: %w", err)
+			}
+			resps[d.i] = response{res: AppendResult{Events: evs, Duplicate: true}}
+		}
+		// COMMIT of a failed transaction answers ROLLBACK, not an error.
+		if tag, err := br.Exec(); err != nil || tag.String() != "COMMIT" {
+			return fmt.Errorf("commit: %q: %w", tag.String(), err)
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		br.Close()
+		return nil, fmt.Errorf("eventlog %s: %w", l.cfg.Schema, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("eventlog %s: commit: %w", l.cfg.Schema, err)
-	}
+	committed = true
+	l.commits.Add(1)
+	l.committed.Add(int64(len(rows)))
 	return resps, nil
 }
 
