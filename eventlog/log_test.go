@@ -280,6 +280,13 @@ func TestRacingIdempotencyKeysRecordOnce(t *testing.T) {
 	if head != 2 {
 		t.Fatalf("log holds %d events, want 2", head)
 	}
+	found, ok, err := other.Lookup(ctx, "key-1")
+	if err != nil || !ok || !found.Duplicate || len(found.Events) != 2 || found.Events[0].ID != want[0].ID {
+		t.Fatalf("Lookup = %+v, %v, %v", found, ok, err)
+	}
+	if _, ok, err := other.Lookup(ctx, "key-2"); ok || err != nil {
+		t.Fatalf("Lookup of unknown key = %v, %v", ok, err)
+	}
 }
 
 func TestAppendMultiIsAtomic(t *testing.T) {

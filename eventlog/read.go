@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -13,7 +14,7 @@ import (
 const MaxReadLimit = 10000
 
 type queries struct {
-	head, findKeys, streamVersions, insert, insertKeys, readRange, readLog, readStream string
+	head, findKeys, lookupKey, streamVersions, insert, insertKeys, readRange, readLog, readStream string
 }
 
 func newQueries(schema string) queries {
@@ -23,6 +24,7 @@ func newQueries(schema string) queries {
 		head:     "SELECT coalesce(max(position), 0) FROM " + t,
 		findKeys: "SELECT key, first_position, last_position FROM " + schema + ".idempotency WHERE key = ANY($1)",
 		// One backward index probe per stream: cost independent of stream length.
+		lookupKey: "SELECT first_position, last_position FROM " + schema + ".idempotency WHERE key = $1",
 		streamVersions: "SELECT s, v FROM unnest($1::text[]) AS s, LATERAL (SELECT version AS v FROM " + t +
 			" WHERE stream_id = s ORDER BY version DESC LIMIT 1) AS last",
 		insert: "INSERT INTO " + t + " (position, event_id, stream_id, version, type, data, metadata, recorded_at) " +
@@ -124,4 +126,29 @@ func subFS(fsys fs.FS, dir string) (fs.FS, error) {
 		return nil, fmt.Errorf("eventlog: migrations: %w", err)
 	}
 	return sub, nil
+}
+
+// Lookup returns the outcome of the append recorded with idempotency key
+// key (Duplicate set), or ok=false when no append carried it.
+func (l *Log) Lookup(ctx context.Context, key string) (res AppendResult, ok bool, err error) {
+	if key == "" {
+		return AppendResult{}, false, nil
+	}
+	var first, last int64
+	err = l.cfg.Pool.QueryRow(ctx, l.q.lookupKey, key).Scan(&first, &last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AppendResult{}, false, nil
+	}
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+	}
+	rows, err := l.cfg.Pool.Query(ctx, l.q.readRange, first, last)
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+	}
+	return AppendResult{Events: evs, Duplicate: true}, true, nil
 }
