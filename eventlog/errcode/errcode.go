@@ -32,13 +32,28 @@ type Error struct {
 	Code    Code   `json:"code"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
+	// Cause is the underlying error, for logs only: never shown.
+	Cause error `json:"-"`
 }
 
 func (e *Error) Error() string {
+	s := string(e.Code) + ": " + e.Message
 	if e.Field != "" {
-		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
+		s = string(e.Code) + ": " + e.Field + ": " + e.Message
 	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if e.Cause != nil {
+		s += ": " + e.Cause.Error()
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Wrap returns an error with a code and a client-safe message whose cause
+// (kept for logs) is err.
+func Wrap(code Code, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Cause: err}
 }
 
 // New returns an error with a code and a client-safe message.

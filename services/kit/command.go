@@ -1,0 +1,189 @@
+// Package kit is the small library the four area services share: running a
+// decision against the event log with optimistic concurrency, idempotency
+// and retries, and the JSON command API's decoding and answers. It knows no
+// area; areas never import each other, only kit, eventlog and errcode.
+package kit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"crm/eventlog"
+	"crm/eventlog/errcode"
+)
+
+// DomainEvent is what every area's domain events are: a stable type name
+// and the stream the event belongs to. Their JSON form is the event data.
+type DomainEvent interface {
+	EventType() string
+	StreamID() string
+}
+
+// Plan is a decision's outcome, ready to append.
+type Plan struct {
+	// Primary is the stream of the entity the command is about; its
+	// version is the one a client's expectedVersion refers to.
+	Primary string
+	// Events to append, the primary stream's first. None means the
+	// command changes nothing (an idempotent repeat): nothing is recorded.
+	Events []DomainEvent
+	// Versions are the versions of the aggregates the decision was made
+	// on, by stream id (0 for a stream without events). Every stream an
+	// event goes to must be here: it is appended at that expected version,
+	// so a decision made on stale state loses the race and is retried.
+	Versions map[string]int64
+}
+
+// Result is the answer of a command: what was recorded.
+type Result struct {
+	Area     string `json:"area"`
+	StreamID string `json:"streamId"`
+	// Version is the primary stream's version after the command.
+	Version int64 `json:"version"`
+	// Position is the log position of the last event recorded (0 when
+	// the command recorded nothing).
+	Position  int64            `json:"position"`
+	Events    []eventlog.Event `json:"events"`
+	Duplicate bool             `json:"duplicate,omitempty"`
+}
+
+// Executor runs the commands of one area against its log.
+type Executor struct {
+	Area string
+	Log  *eventlog.Log
+	// MaxAttempts bounds the retries of a decision that lost a race
+	// (default 10).
+	MaxAttempts int
+}
+
+// Run decides and appends one command. When meta carries an idempotency
+// key already recorded, it returns the first outcome (Duplicate) without
+// deciding. With expected set (the client's expectedVersion), a primary
+// stream at another version is CONFLICT; otherwise a lost race is decided
+// again on fresh state, up to MaxAttempts times.
+func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *int64, decide func(ctx context.Context) (Plan, error)) (Result, error) {
+	if prev, ok, err := x.Log.Lookup(ctx, meta.IdempotencyKey); err != nil {
+		return Result{}, unavailable(err)
+	} else if ok {
+		return x.result(primaryOf(prev.Events), prev, 0), nil
+	}
+	attempts := x.MaxAttempts
+	if attempts <= 0 {
+		attempts = 10
+	}
+	for attempt := 1; ; attempt++ {
+		plan, err := decide(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		current := plan.Versions[plan.Primary]
+		if expected != nil && *expected != current {
+			return Result{}, &errcode.Error{Code: errcode.Conflict, Field: "expectedVersion",
+				Message: fmt.Sprintf("expected version %d, but it is at version %d", *expected, current)}
+		}
+		if len(plan.Events) == 0 {
+			return Result{Area: x.Area, StreamID: plan.Primary, Version: current, Events: []eventlog.Event{}}, nil
+		}
+		appends, err := group(plan)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := x.Log.AppendMulti(ctx, meta, appends...)
+		var vc *eventlog.VersionConflictError
+		switch {
+		case errors.As(err, &vc):
+			if expected != nil && vc.StreamID == plan.Primary {
+				return Result{}, &errcode.Error{Code: errcode.Conflict, Field: "expectedVersion",
+					Message: fmt.Sprintf("expected version %d, but it is at version %d", *expected, vc.Actual)}
+			}
+			if attempt >= attempts {
+				return Result{}, errcode.New(errcode.Conflict, "too many concurrent changes, try again")
+			}
+			continue
+		case err != nil:
+			return Result{}, unavailable(err)
+		}
+		return x.result(plan.Primary, res, current), nil
+	}
+}
+
+func (x *Executor) result(primary string, res eventlog.AppendResult, current int64) Result {
+	v := res.StreamVersion(primary)
+	if v == 0 {
+		v = current
+	}
+	return Result{Area: x.Area, StreamID: primary, Version: v, Position: res.LastPosition(), Events: res.Events, Duplicate: res.Duplicate}
+}
+
+func primaryOf(evs []eventlog.Event) string {
+	if len(evs) == 0 {
+		return ""
+	}
+	return evs[0].StreamID
+}
+
+// group turns a plan's events into one append per stream, in the order the
+// streams first appear, each at the version the decision saw.
+func group(plan Plan) ([]eventlog.StreamAppend, error) {
+	var appends []eventlog.StreamAppend
+	index := map[string]int{}
+	for _, e := range plan.Events {
+		s := e.StreamID()
+		i, ok := index[s]
+		if !ok {
+			v, loaded := plan.Versions[s]
+			if !loaded {
+				return nil, fmt.Errorf("kit: decision wrote to stream %s it did not load", s)
+			}
+			i = len(appends)
+			index[s] = i
+			appends = append(appends, eventlog.StreamAppend{StreamID: s, ExpectedVersion: v})
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("kit: encode %s: %w", e.EventType(), err)
+		}
+		appends[i].Events = append(appends[i].Events, eventlog.NewEvent{Type: e.EventType(), Data: data})
+	}
+	return appends, nil
+}
+
+// unavailable marks a storage failure: nothing was recorded, or (when the
+// answer was lost) a retry with the same idempotency key is safe.
+func unavailable(err error) error {
+	if errcode.Of(err) != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return errcode.Wrap(errcode.Unavailable, err, "the event store is unavailable")
+}
+
+// Load reads a stream and folds each event, decoded by decode, into the
+// aggregate through apply. It returns the stream's version.
+func Load[E any](ctx context.Context, log *eventlog.Log, streamID string, decode func(string, []byte) (E, error), apply func(E)) (int64, error) {
+	evs, err := log.ReadAllStream(ctx, streamID)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	for _, ev := range evs {
+		e, err := decode(ev.Type, ev.Data)
+		if err != nil {
+			return 0, fmt.Errorf("load %s v%d: %w", streamID, ev.Version, err)
+		}
+		apply(e)
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	return evs[len(evs)-1].Version, nil
+}
+
+// Events converts a domain's events to DomainEvents.
+func Events[E DomainEvent](evs []E) []DomainEvent {
+	out := make([]DomainEvent, len(evs))
+	for i, e := range evs {
+		out[i] = e
+	}
+	return out
+}

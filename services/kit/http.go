@@ -1,0 +1,262 @@
+package kit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"crm/eventlog"
+	"crm/eventlog/errcode"
+)
+
+// MaxBodyBytes caps a command's JSON body.
+const MaxBodyBytes = 64 << 10
+
+// Headers of the command API. The body carries the command itself,
+// including idempotencyKey and expectedVersion (see CommandOptions).
+const (
+	HeaderCorrelationID    = "X-Correlation-Id"
+	HeaderCausationID      = "X-Causation-Id"
+	HeaderActor            = "X-Actor"
+	HeaderTraceParent      = "Traceparent"
+	HeaderConsistencyToken = "X-Consistency-Token"
+)
+
+// CommandOptions are the fields every command body may carry.
+type CommandOptions struct {
+	// IdempotencyKey makes a retry record nothing new and answer with the
+	// first outcome. Keys are scoped per command name within an area.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// ExpectedVersion, when set, makes the command CONFLICT unless the
+	// entity's stream is at that version.
+	ExpectedVersion *int64 `json:"expectedVersion,omitempty"`
+}
+
+// Options returns the options themselves, so that Command can reach them
+// in any command struct that embeds CommandOptions.
+func (o *CommandOptions) Options() *CommandOptions { return o }
+
+// Request is what a command handler gets besides its decoded body.
+type Request struct {
+	Meta  eventlog.Metadata
+	Token Token
+	// Expected is the client's expectedVersion, nil when absent.
+	Expected *int64
+}
+
+// Command adapts a command function to an HTTP handler: it decodes the
+// body strictly into a fresh T, builds the metadata from the headers and the
+// idempotency key, runs fn and answers 200 with the Result, or the coded
+// error with its status. Errors without a code are logged and answered as
+// INTERNAL without their text.
+func Command[T any, PT interface {
+	*T
+	Options() *CommandOptions
+}](name string, log *slog.Logger, fn func(ctx context.Context, cmd *T, req Request) (Result, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cmd := PT(new(T))
+		if err := DecodeJSON(w, r, cmd); err != nil {
+			errcode.WriteHTTP(w, err)
+			return
+		}
+		opts := cmd.Options()
+		req, err := newRequest(r, name, opts)
+		if err != nil {
+			errcode.WriteHTTP(w, err)
+			return
+		}
+		res, err := fn(r.Context(), (*T)(cmd), req)
+		if err != nil {
+			if errcode.Of(err) == nil || errcode.CodeOf(err) == errcode.Unavailable {
+				log.ErrorContext(r.Context(), "command failed", "command", name,
+					"correlationId", req.Meta.CorrelationID, "err", err)
+			}
+			errcode.WriteHTTP(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	}
+}
+
+func newRequest(r *http.Request, name string, opts *CommandOptions) (Request, error) {
+	var req Request
+	hdr := func(field, key string) (string, error) {
+		v := r.Header.Get(key)
+		if len(v) > 200 || !utf8.ValidString(v) || strings.ContainsFunc(v, func(c rune) bool { return c < 0x20 }) {
+			return "", errcode.Invalid(field, "header %s must be at most 200 printable characters", key)
+		}
+		return v, nil
+	}
+	var err error
+	m := &req.Meta
+	if m.CorrelationID, err = hdr("correlationId", HeaderCorrelationID); err != nil {
+		return req, err
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = uuid.NewString()
+	}
+	if m.CausationID, err = hdr("causationId", HeaderCausationID); err != nil {
+		return req, err
+	}
+	if m.Actor, err = hdr("actor", HeaderActor); err != nil {
+		return req, err
+	}
+	if m.TraceParent, err = hdr("traceparent", HeaderTraceParent); err != nil {
+		return req, err
+	}
+	if k := opts.IdempotencyKey; k != "" {
+		if len(k) > 200 || !utf8.ValidString(k) || strings.ContainsFunc(k, func(c rune) bool { return c < 0x20 }) {
+			return req, errcode.Invalid("idempotencyKey", "idempotencyKey must be at most 200 printable characters")
+		}
+		m.IdempotencyKey = name + ":" + k
+	}
+	if v := opts.ExpectedVersion; v != nil {
+		if *v < 0 {
+			return req, errcode.Invalid("expectedVersion", "expectedVersion must not be negative")
+		}
+		req.Expected = v
+	}
+	if req.Token, err = ParseToken(r.Header.Get(HeaderConsistencyToken)); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// DecodeJSON decodes a request body into v, strictly: JSON content type,
+// at most MaxBodyBytes, no unknown fields, exactly one JSON value. Every
+// refusal is BAD_USER_INPUT naming the field where one is known.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return errcode.Invalid("body", "the body must be application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errcode.Invalid("body", "the body exceeds %d bytes", MaxBodyBytes)
+		}
+		return errcode.Invalid("body", "the body could not be read")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return errcode.Invalid("body", "the body must hold exactly one JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errcode.Invalid("body", "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return errcode.Invalid(field, "%s must be a JSON %s", field, jsonKind(typeErr.Type.Kind().String()))
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errcode.Invalid("body", "the body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return errcode.Invalid(name, "unknown field %q", name)
+	default:
+		var invalid *errcode.Error
+		if errors.As(err, &invalid) {
+			return invalid
+		}
+		return errcode.Invalid("body", "the body is not a valid command")
+	}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "int32", "uint", "uint64", "float64":
+		return "number"
+	case "ptr":
+		return "value of the right type"
+	case "slice":
+		return "array"
+	case "struct", "map":
+		return "object"
+	}
+	return k
+}
+
+// Token is a consistency token: for each area, the log position of the
+// latest write its holder has seen. A service that depends on another
+// area's data waits until its replica has applied that area's log up to the
+// token's position before deciding.
+type Token map[string]int64
+
+// ParseToken parses "area:position,area:position" (empty: no token).
+func ParseToken(s string) (Token, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > 500 {
+		return nil, errcode.Invalid("consistencyToken", "the consistency token is too long")
+	}
+	t := Token{}
+	for _, part := range strings.Split(s, ",") {
+		area, pos, ok := strings.Cut(strings.TrimSpace(part), ":")
+		n, err := strconv.ParseInt(pos, 10, 64)
+		if !ok || err != nil || n < 0 || area == "" || len(area) > 40 {
+			return nil, errcode.Invalid("consistencyToken", "the consistency token must look like customers:12,relationships:40")
+		}
+		t[area] = max(t[area], n)
+	}
+	return t, nil
+}
+
+// String formats the token for the X-Consistency-Token header.
+func (t Token) String() string {
+	var parts []string
+	for a, p := range t {
+		parts = append(parts, a+":"+strconv.FormatInt(p, 10))
+	}
+	return strings.Join(parts, ",")
+}
+
+// Route is one command of an area's API, for documentation and clients.
+type Route struct {
+	Name    string // e.g. "register-customer": POST /commands/register-customer
+	Handler http.Handler
+}
+
+// Mux mounts an area's commands under /commands/NAME, its log under
+// /events and /streams/{id}/events, and /healthz.
+func Mux(log *eventlog.Log, routes ...Route) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle("POST /commands/"+r.Name, r.Handler)
+	}
+	logAPI := eventlog.NewHandler(log)
+	mux.Handle("GET /events", logAPI)
+	mux.Handle("GET /streams/{id}/events", logAPI)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	return mux
+}

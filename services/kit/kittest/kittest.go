@@ -1,0 +1,105 @@
+// Package kittest helps the areas' tests: a migrated event log in a fresh
+// schema, and a client for the command API.
+package kittest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/eventlog"
+	"crm/eventlog/errcode"
+	"crm/eventlog/testenv"
+	"crm/services/kit"
+)
+
+// Log returns an open log in a fresh schema, and the pool on its database.
+func Log(t testing.TB) (*eventlog.Log, *pgxpool.Pool) {
+	t.Helper()
+	pool, schema := testenv.Schema(t)
+	ctx := context.Background()
+	if err := eventlog.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(ctx, eventlog.Config{Pool: pool, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l, pool
+}
+
+// Answer is a command API answer.
+type Answer struct {
+	Status int
+	Result kit.Result
+	Error  *errcode.Error
+}
+
+// Post sends a command body (any JSON-encodable value, or a []byte sent
+// as is) to h at /commands/name, with optional headers as key/value pairs.
+func Post(t testing.TB, h http.Handler, name string, body any, headers ...string) Answer {
+	t.Helper()
+	raw, ok := body.([]byte)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/commands/"+name, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	a := Answer{Status: rec.Code}
+	if rec.Code == http.StatusOK {
+		if err := json.Unmarshal(rec.Body.Bytes(), &a.Result); err != nil {
+			t.Fatalf("%s: decode result %q: %v", name, rec.Body.String(), err)
+		}
+		return a
+	}
+	var b errcode.Body
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error == nil {
+		t.Fatalf("%s: status %d with body %q", name, rec.Code, rec.Body.String())
+	}
+	a.Error = b.Error
+	return a
+}
+
+// Refused fails the test unless a is a refusal with the code and field.
+func (a Answer) Refused(t testing.TB, code errcode.Code, field string) {
+	t.Helper()
+	if a.Error == nil || a.Error.Code != code || (field != "" && a.Error.Field != field) {
+		t.Fatalf("answer %d %+v %+v, want %s on %q", a.Status, a.Error, a.Result, code, field)
+	}
+	if a.Status != errcode.HTTPStatus(code) {
+		t.Fatalf("status %d for %s", a.Status, code)
+	}
+}
+
+// OK fails the test unless a is a success, and returns its result.
+func (a Answer) OK(t testing.TB) kit.Result {
+	t.Helper()
+	if a.Status != http.StatusOK {
+		t.Fatalf("answer %d %+v", a.Status, a.Error)
+	}
+	return a.Result
+}
+
+// Head returns the log's head position.
+func Head(t testing.TB, l *eventlog.Log) int64 {
+	t.Helper()
+	h, err := l.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
