@@ -72,9 +72,9 @@ func TestRefusalsRecordNothing(t *testing.T) {
 	before := kittest.Head(t, l)
 	cases := []struct {
 		name, cmd string
-		body  any
-		code  errcode.Code
-		field string
+		body      any
+		code      errcode.Code
+		field     string
 	}{
 		{"bad email", "register-customer", map[string]any{"name": "A", "email": "not-an-email"}, errcode.BadUserInput, "email"},
 		{"empty name", "register-customer", map[string]any{"name": " ", "email": "a@example.com"}, errcode.BadUserInput, "name"},
