@@ -97,8 +97,22 @@ type Config struct {
 	Schema string
 	// MaxBatch caps the events one group commit writes (default 2000).
 	MaxBatch int
+	// Inline, when set, maps the events of each commit to statements run
+	// in the same transaction, after the events are inserted: an area's
+	// own indexes that must never lag its log (Marten's inline
+	// projections). A failing statement fails the appends of its batch,
+	// which are then retried one by one, so only the append whose events
+	// made it fail is refused. An error from Inline itself refuses the
+	// whole batch the same way.
+	Inline func(events []Event) ([]Statement, error)
 	// Logger receives the writer's errors (default slog.Default()).
 	Logger *slog.Logger
+}
+
+// Statement is one SQL statement with its arguments.
+type Statement struct {
+	SQL  string
+	Args []any
 }
 
 func (c *Config) setDefaults() {

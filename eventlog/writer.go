@@ -298,6 +298,19 @@ func (l *Log) commitTx(reqs []*request) ([]response, error) {
 		}
 		b.Queue("SELECT pg_notify($1, $2)", NotifyChannel(l.cfg.Schema), strconv.FormatInt(head, 10))
 	}
+	var inline []Statement
+	if l.cfg.Inline != nil && len(rows) > 0 {
+		evs := make([]Event, len(rows))
+		for i, r := range rows {
+			evs[i] = r.ev
+		}
+		if inline, err = l.cfg.Inline(evs); err != nil {
+			return nil, fmt.Errorf("eventlog %s: inline projection: %w", l.cfg.Schema, err)
+		}
+		for _, st := range inline {
+			b.Queue(st.SQL, st.Args...)
+		}
+	}
 	for _, d := range dups {
 		b.Queue(l.q.readRange, d.first, d.last)
 	}
@@ -315,6 +328,11 @@ func (l *Log) commitTx(reqs []*request) ([]response, error) {
 			}
 			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("notify: %w", err)
+			}
+		}
+		for _, st := range inline {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("inline projection %q: %w", st.SQL, err)
 			}
 		}
 		for _, d := range dups {
