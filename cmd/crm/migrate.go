@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/eventlog"
+)
+
+// migration brings one component's tables up to date in its schema.
+type migration struct {
+	component string // also its schema's name
+	apply     func(ctx context.Context, pool *pgxpool.Pool, schema string) error
+}
+
+// migrations lists every component's migrations, in order. The relay's and
+// consumers' migrations and the read side's join this list as they land.
+func migrations() []migration {
+	var ms []migration
+	for _, area := range areas {
+		ms = append(ms, migration{component: area, apply: eventlog.Migrate})
+	}
+	return ms
+}
+
+// migrate applies every component's migrations to its configured database,
+// creating the database when missing. Components sharing a database share
+// one pool and keep to their own schemas. Idempotent, and safe from several
+// processes at once (each component's migrator takes an advisory lock).
+func migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	pools := map[string]*pgxpool.Pool{}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	for _, m := range migrations() {
+		dbURL := cfg.DatabaseURLs[m.component]
+		pool, ok := pools[dbURL]
+		if !ok {
+			if err := ensureDatabase(ctx, dbURL); err != nil {
+				return fmt.Errorf("%s: %w", m.component, err)
+			}
+			pcfg, err := pgxpool.ParseConfig(dbURL)
+			if err != nil {
+				return fmt.Errorf("%s: invalid PostgreSQL URL", m.component)
+			}
+			pcfg.MaxConns = 2
+			pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+			if err != nil {
+				return fmt.Errorf("%s: open pool: %w", m.component, err)
+			}
+			pools[dbURL] = pool
+		}
+		if err := m.apply(ctx, pool, m.component); err != nil {
+			return fmt.Errorf("%s: %w", m.component, err)
+		}
+		logger.Info("migrated", "component", m.component, "schema", m.component, "database", redactURL(dbURL))
+	}
+	return nil
+}
