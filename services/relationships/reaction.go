@@ -1,0 +1,83 @@
+package relationships
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"crm/eventlog"
+	"crm/eventlog/ids"
+	"crm/services/kit"
+	"crm/services/relationships/domain"
+)
+
+// DealWonType is the type name of the campaigns area's event this area
+// reacts to.
+const DealWonType = "DealWon"
+
+// dealWon is the part of the campaigns area's DealWon data this area needs.
+// It is declared here, not imported: areas share no code, only the event's
+// JSON, and unknown fields are ignored so the campaigns area may add some.
+type dealWon struct {
+	DealID     string `json:"dealId"`
+	CustomerID string `json:"customerId"`
+	Product    string `json:"product"`
+}
+
+// DealWon is the reaction to the campaigns area's DealWon event cause: the
+// deal's product joins the customer's products owned. It is idempotent:
+// the append carries the idempotency key "reaction:" + cause.ID + ":" +
+// the customer id, and the account records each deal id once, so a
+// redelivered cause records nothing new. The events' metadata carry
+// CausationID = cause.ID, the cause's correlation id (its id when it has
+// none), actor and trace context.
+//
+// Errors: an event of another type, data that is not DealWon JSON, or a
+// malformed customer or deal id or empty product (BAD_USER_INPUT) fail
+// for good, and the consumer should park the event; UNAVAILABLE and
+// context errors are worth a retry.
+func (s *Service) DealWon(ctx context.Context, cause eventlog.Event) error {
+	if cause.Type != DealWonType {
+		return fmt.Errorf("relationships: DealWon reaction got event %s of type %q", cause.ID, cause.Type)
+	}
+	var d dealWon
+	if err := json.Unmarshal(cause.Data, &d); err != nil {
+		return fmt.Errorf("relationships: decode DealWon %s: %w", cause.ID, err)
+	}
+	for _, err := range []error{checkID("customerId", ids.Customer, d.CustomerID, false),
+		checkID("dealId", ids.Deal, d.DealID, false)} {
+		if err != nil {
+			return fmt.Errorf("relationships: DealWon %s: %w", cause.ID, err)
+		}
+	}
+	_, err := s.x.Run(ctx, reactionMeta(cause, d.CustomerID), nil, func(ctx context.Context) (kit.Plan, error) {
+		a, v, err := s.loadAccount(ctx, d.CustomerID)
+		if err != nil {
+			return kit.Plan{}, err
+		}
+		evs, err := a.AddOwnedProduct(domain.AddOwnedProduct{CustomerID: d.CustomerID, DealID: d.DealID,
+			Product: d.Product}, s.now())
+		return kit.Plan{Primary: d.CustomerID, Events: kit.Events(evs), Versions: map[string]int64{d.CustomerID: v}}, err
+	})
+	if err != nil {
+		return fmt.Errorf("relationships: DealWon %s for %s: %w", cause.ID, d.CustomerID, err)
+	}
+	return nil
+}
+
+// reactionMeta is the metadata of what a reaction to cause appends to
+// target's stream: caused by the event, in its correlation, under a key
+// that makes a redelivery of cause a duplicate.
+func reactionMeta(cause eventlog.Event, target string) eventlog.Metadata {
+	corr := cause.Metadata.CorrelationID
+	if corr == "" {
+		corr = cause.ID
+	}
+	return eventlog.Metadata{
+		CausationID:    cause.ID,
+		CorrelationID:  corr,
+		IdempotencyKey: "reaction:" + cause.ID + ":" + target,
+		Actor:          cause.Metadata.Actor,
+		TraceParent:    cause.Metadata.TraceParent,
+	}
+}
