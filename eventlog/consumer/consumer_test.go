@@ -1,0 +1,322 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"crm/eventlog"
+	"crm/eventlog/testenv"
+)
+
+// Redis emptied twice under a running system (FLUSHALL, then a restart with
+// nothing on disk): the consumers notice the lost entries and groups, catch
+// up from the log over HTTP, and every event is applied exactly once.
+func TestRedisFlushAndRestartCatchUp(t *testing.T) {
+	t.Parallel()
+	srv := testenv.PrivateRedis(t)
+	a, s := newArea(t), newSink(t)
+	ns := "crmt"
+	r := startRelay(t, a, redisClient(t, srv.URL()), ns)
+	c1 := startConsumer(t, testConfig(t, s, a, redisClient(t, srv.URL()), ns), nil)
+	c2 := startConsumer(t, testConfig(t, s, a, redisClient(t, srv.URL()), ns), nil)
+
+	wait := a.produceAsync(t, "a", 40, 600)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if n := s.count(t); n < 150 {
+			return fmt.Errorf("%d applied", n)
+		}
+		return nil
+	})
+	admin := redisClient(t, srv.URL())
+	if err := admin.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	s.waitApplied(t, 600, 60*time.Second)
+
+	// A restart: everything gone, including leases and groups, while
+	// events keep coming.
+	srv.Stop()
+	a.mustProduce(t, "b", 40, 200)
+	srv.Start()
+	s.waitApplied(t, 800, 60*time.Second)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r.relayed.Load() != 800 {
+			return fmt.Errorf("relayed %d", r.relayed.Load())
+		}
+		return nil
+	})
+
+	s.verify(t, a)
+	catchUps := c1.c.Stats().CatchUps + c2.c.Stats().CatchUps
+	if catchUps == 0 {
+		t.Error("no catch-up from the log recorded")
+	}
+	if dl := c1.c.Stats().DeadLettered + c2.c.Stats().DeadLettered; dl != 0 {
+		t.Errorf("%d dead letters", dl)
+	}
+}
+
+// Two consumers share the partitions fairly; one dies without releasing
+// anything (leases held, entries delivered but not acknowledged, maybe a
+// commit not acknowledged); the other takes its partitions over, claims its
+// pending entries and finishes. Nothing is applied twice or out of order.
+func TestTakeoverAfterCrash(t *testing.T) {
+	t.Parallel()
+	a, s := newArea(t), newSink(t)
+	shared, ns := testenv.Redis(t)
+	startRelay(t, a, shared, ns)
+	c1 := startConsumer(t, testConfig(t, s, a, redisClient(t, testenv.RedisURL()), ns), nil)
+	c2 := startConsumer(t, testConfig(t, s, a, redisClient(t, testenv.RedisURL()), ns), nil)
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if o1, o2 := owned(c1.c), owned(c2.c); o1 != testParts/2 || o2 != testParts/2 {
+			return fmt.Errorf("owned %d and %d, want a fair split", o1, o2)
+		}
+		return nil
+	})
+
+	wait := a.produceAsync(t, "s", 40, 1000)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if n := s.count(t); n < 300 {
+			return fmt.Errorf("%d applied", n)
+		}
+		return nil
+	})
+	c1.crash(t)
+	if owned(c1.c) != 0 {
+		t.Fatalf("crashed consumer still owns partitions")
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if o := owned(c2.c); o != testParts {
+			return fmt.Errorf("survivor owns %d partitions", o)
+		}
+		return nil
+	})
+	wait()
+	s.waitApplied(t, 1000, 60*time.Second)
+	s.verify(t, a)
+
+	// Whatever the dead consumer left pending was claimed and acknowledged.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		for p := range testParts {
+			pend, err := shared.XPending(context.Background(), eventlog.StreamKey(ns, testArea, p), testName).Result()
+			if err != nil {
+				return err
+			}
+			if pend.Count != 0 {
+				return fmt.Errorf("partition %d: %d entries pending", p, pend.Count)
+			}
+		}
+		return nil
+	})
+}
+
+// Correctness must not depend on the lease: two consumers that both think
+// they own every partition (and split each stream's entries between them
+// through the group) still apply every event once, in order.
+func TestOverlappingOwnersApplyOnce(t *testing.T) {
+	t.Parallel()
+	a, s := newArea(t), newSink(t)
+	shared, ns := testenv.Redis(t)
+	startRelay(t, a, shared, ns)
+	noLease := func(c *Consumer) { c.noLease = true }
+	var announced atomic.Int64
+	cfg := testConfig(t, s, a, redisClient(t, testenv.RedisURL()), ns)
+	cfg.AfterCommit = func(_ context.Context, evs []eventlog.Event) { announced.Add(int64(len(evs))) }
+	c1 := startConsumer(t, cfg, noLease)
+	cfg.Redis = redisClient(t, testenv.RedisURL())
+	c2 := startConsumer(t, cfg, noLease)
+	a.mustProduce(t, "s", 20, 600)
+	s.waitApplied(t, 600, 60*time.Second)
+	s.verify(t, a)
+	if o1, o2 := owned(c1.c), owned(c2.c); o1 != testParts || o2 != testParts {
+		t.Errorf("owned %d and %d, want both all", o1, o2)
+	}
+	if n := c1.c.Stats().Applied + c2.c.Stats().Applied; n != 600 {
+		t.Errorf("Stats report %d applied, want 600", n)
+	}
+	if n := announced.Load(); n != 600 {
+		t.Errorf("AfterCommit saw %d events, want 600", n)
+	}
+}
+
+// A handler failing on one event: after MaxAttempts tries it is parked in
+// the dead-letter table and stream, and the events after it in its
+// partition are applied. Covers the batch fallback both in a catch-up from
+// the log (fresh group) and on the stream, and a handler panic.
+func TestPoisonEventIsParked(t *testing.T) {
+	t.Parallel()
+	a, s := newArea(t), newSink(t)
+	shared, ns := testenv.Redis(t)
+	// A deferred foreign key fails only at COMMIT: the batch fails as a
+	// whole and one event per transaction finds the culprit.
+	if _, err := s.pool.Exec(context.Background(), `CREATE TABLE `+s.schema+`.parent (id int PRIMARY KEY);
+		CREATE TABLE `+s.schema+`.child (id int REFERENCES `+s.schema+`.parent DEFERRABLE INITIALLY DEFERRED)`); err != nil {
+		t.Fatal(err)
+	}
+	s.fail = func(ev eventlog.Event) error {
+		switch ev.StreamID {
+		case "poison-err":
+			return errors.New("boom: cannot apply")
+		case "poison-panic":
+			panic("handler bug")
+		}
+		return nil
+	}
+	s.extra = HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
+		if ev.StreamID != "poison-commit" {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.child VALUES (1)`)
+		return err
+	})
+	startRelay(t, a, shared, ns)
+	a.mustProduce(t, "s", 20, 100)
+	p1 := a.appendOne(t, "poison-err")
+	a.mustProduce(t, "t", 20, 100)
+	p3 := a.appendOne(t, "poison-commit")
+	a.mustProduce(t, "w", 20, 30)
+
+	cfg := testConfig(t, s, a, redisClient(t, testenv.RedisURL()), ns)
+	c := startConsumer(t, cfg, nil)
+	s.waitApplied(t, 230, 30*time.Second)
+
+	a.mustProduce(t, "u", 20, 50)
+	p2 := a.appendOne(t, "poison-panic")
+	a.mustProduce(t, "v", 20, 50)
+	s.waitApplied(t, 330, 30*time.Second)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := c.c.Stats().DeadLettered; n != 3 {
+			return fmt.Errorf("%d dead lettered", n)
+		}
+		return nil
+	})
+	s.verify(t, a, p1.ID, p2.ID, p3.ID)
+
+	ctx := context.Background()
+	dls, err := DeadLetters(ctx, s.pool, s.schema, testName, testArea, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 3 {
+		t.Fatalf("dead letters: %+v", dls)
+	}
+	byID := map[string]DeadLetter{}
+	for _, d := range dls {
+		byID[d.Event.ID] = d
+	}
+	for _, want := range []struct {
+		ev  eventlog.Event
+		msg string
+	}{{p1, "boom: cannot apply"}, {p2, "handler panic: handler bug"}, {p3, "23503"}} {
+		d, ok := byID[want.ev.ID]
+		if !ok {
+			t.Fatalf("%s not in the dead-letter table", want.ev.ID)
+		}
+		if d.Attempts != cfg.MaxAttempts || !strings.Contains(d.Error, want.msg) || d.Event.Position != want.ev.Position ||
+			d.Event.StreamID != want.ev.StreamID || d.Partition != eventlog.Partition(want.ev.StreamID, testParts) {
+			t.Errorf("dead letter %+v, want %s after %d attempts", d, want.msg, cfg.MaxAttempts)
+		}
+		s.mu.Lock()
+		// A commit failure in a batch cannot be pinned on one event, so it
+		// costs the culprit one try more.
+		if n := s.attempts[want.ev.ID]; n != cfg.MaxAttempts && (want.ev.ID != p3.ID || n != cfg.MaxAttempts+1) {
+			t.Errorf("%s tried %d times, want %d", want.ev.ID, n, cfg.MaxAttempts)
+		}
+		s.mu.Unlock()
+		assertAppliedAfter(t, s, a, want.ev)
+	}
+	if n, err := CountDeadLetters(ctx, s.pool, s.schema, testName, testArea); err != nil || n != 3 {
+		t.Errorf("CountDeadLetters = %d, %v", n, err)
+	}
+
+	msgs, err := shared.XRange(ctx, c.c.dlqKey, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("dead-letter stream holds %d entries", len(msgs))
+	}
+	for _, m := range msgs {
+		ev, _, err := eventlog.DecodeEntry(m.Values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := byID[ev.ID]; !ok || m.Values["error"] == "" {
+			t.Errorf("unexpected dead-letter entry %v", m.Values)
+		}
+	}
+}
+
+// assertAppliedAfter checks that an event of poison's partition after it
+// was applied: the partition moved on.
+func assertAppliedAfter(t *testing.T, s *sink, a *area, poison eventlog.Event) {
+	t.Helper()
+	p := eventlog.Partition(poison.StreamID, testParts)
+	for _, ev := range a.all(t) {
+		if ev.Position > poison.Position && eventlog.Partition(ev.StreamID, testParts) == p {
+			var n int
+			if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM `+s.schema+`.applied WHERE event_id = $1`,
+				ev.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("event %s after poison %s in partition %d not applied", ev.ID, poison.ID, p)
+			}
+			return
+		}
+	}
+	t.Errorf("no event after %s in its partition; the test needs one", poison.ID)
+}
+
+// A consumer whose checkpoint lies before the oldest entry left in the
+// stream (trimmed while it was away) notices from the first entry's prev
+// and catches up from the log before following the stream again.
+func TestCheckpointBeforeOldestEntryCatchesUp(t *testing.T) {
+	t.Parallel()
+	a, s := newArea(t), newSink(t)
+	shared, ns := testenv.Redis(t)
+	r := startRelay(t, a, shared, ns)
+	c1 := startConsumer(t, testConfig(t, s, a, redisClient(t, testenv.RedisURL()), ns), nil)
+	a.mustProduce(t, "s", 20, 100)
+	s.waitApplied(t, 100, 30*time.Second)
+	c1.stop(t)
+	ctx := context.Background()
+	for p := range testParts {
+		// A graceful stop releases the leases at once.
+		if n, err := shared.Exists(ctx, c1.c.leaseKey(p)).Result(); err != nil || n != 0 {
+			t.Errorf("lease %d still held after stop (%d, %v)", p, n, err)
+		}
+	}
+
+	a.mustProduce(t, "s", 20, 200)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r.relayed.Load() != 300 {
+			return fmt.Errorf("relayed %d", r.relayed.Load())
+		}
+		return nil
+	})
+	for p := range testParts {
+		if err := shared.XTrimMaxLen(ctx, eventlog.StreamKey(ns, testArea, p), 1).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2 := startConsumer(t, testConfig(t, s, a, redisClient(t, testenv.RedisURL()), ns), nil)
+	s.waitApplied(t, 300, 30*time.Second)
+	s.verify(t, a)
+	if st := c2.c.Stats(); st.CatchUps == 0 {
+		t.Errorf("no catch-up recorded: %+v", st)
+	}
+
+	// And it follows the stream again afterwards.
+	a.mustProduce(t, "s", 20, 40)
+	s.waitApplied(t, 340, 30*time.Second)
+	s.verify(t, a)
+}

@@ -1,0 +1,197 @@
+package consumer
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/eventlog"
+	"crm/eventlog/pgmigrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrate creates or updates the checkpoint and dead-letter tables in schema
+// (created when missing) of the consumer's own database. It is idempotent
+// and safe to run from several processes at once. It fails on an invalid
+// schema name or a database error.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return fmt.Errorf("consumer: migrations: %w", err)
+	}
+	return pgmigrate.Apply(ctx, pool, schema, "consumer", sub)
+}
+
+// queries holds the SQL of one schema; the schema name is validated before
+// it is spliced in.
+type queries struct {
+	ensure, lock, read, update, park, migrated string
+}
+
+func newQueries(schema string) queries {
+	cp := schema + ".consumer_checkpoints"
+	return queries{
+		ensure: `INSERT INTO ` + cp + ` (name, area, partition) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		lock:   `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3 FOR UPDATE`,
+		read:   `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3`,
+		update: `UPDATE ` + cp + ` SET position = $4, updated_at = now() WHERE name = $1 AND area = $2 AND partition = $3`,
+		park: `INSERT INTO ` + schema + `.consumer_dead_letters
+			(name, area, position, partition, event_id, stream_id, version, type, data, metadata, recorded_at, error, attempts, consumer_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
+		migrated: `SELECT to_regclass($1) IS NOT NULL`,
+	}
+}
+
+// lockCheckpoint locks partition p's checkpoint row for the rest of tx and
+// returns its position, creating the row when it is missing.
+func (c *Consumer) lockCheckpoint(ctx context.Context, tx pgx.Tx, p int) (int64, error) {
+	var pos int64
+	err := tx.QueryRow(ctx, c.q.lock, c.cfg.Name, c.cfg.Area, p).Scan(&pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err = tx.Exec(ctx, c.q.ensure, c.cfg.Name, c.cfg.Area, p); err != nil {
+			return 0, fmt.Errorf("create checkpoint %d: %w", p, err)
+		}
+		err = tx.QueryRow(ctx, c.q.lock, c.cfg.Name, c.cfg.Area, p).Scan(&pos)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lock checkpoint %d: %w", p, err)
+	}
+	return pos, nil
+}
+
+// readCheckpoint returns partition p's checkpoint without locking it,
+// creating the row when it is missing.
+func (c *Consumer) readCheckpoint(ctx context.Context, p int) (int64, error) {
+	if _, err := c.cfg.Pool.Exec(ctx, c.q.ensure, c.cfg.Name, c.cfg.Area, p); err != nil {
+		return 0, fmt.Errorf("create checkpoint %d: %w", p, err)
+	}
+	var pos int64
+	if err := c.cfg.Pool.QueryRow(ctx, c.q.read, c.cfg.Name, c.cfg.Area, p).Scan(&pos); err != nil {
+		return 0, fmt.Errorf("read checkpoint %d: %w", p, err)
+	}
+	return pos, nil
+}
+
+// insertDeadLetter records a parked event inside tx.
+func (c *Consumer) insertDeadLetter(ctx context.Context, tx pgx.Tx, p int, ev eventlog.Event, cause error, attempts int) error {
+	meta, err := json.Marshal(ev.Metadata)
+	if err != nil {
+		return fmt.Errorf("dead letter %s: metadata: %w", ev.ID, err)
+	}
+	_, err = tx.Exec(ctx, c.q.park, c.cfg.Name, c.cfg.Area, ev.Position, p, clean(ev.ID), clean(ev.StreamID),
+		ev.Version, clean(ev.Type), clean(string(ev.Data)), meta, ev.RecordedAt, clean(cause.Error()), attempts, c.cfg.ConsumerID)
+	if err != nil {
+		return fmt.Errorf("dead letter %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
+// clean makes s storable as PostgreSQL text (valid UTF-8, no NUL), so that a
+// malformed poison event can still be parked instead of blocking forever.
+func clean(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// Checkpoints returns the checkpoint of every partition of consumer name on
+// area that has one, read from the tables Migrate created in schema. It fails
+// on an invalid schema name or a database error.
+func Checkpoints(ctx context.Context, pool *pgxpool.Pool, schema, name, area string) (map[int]int64, error) {
+	if !pgmigrate.ValidIdent(schema) {
+		return nil, fmt.Errorf("consumer: invalid schema %q", schema)
+	}
+	rows, err := pool.Query(ctx, `SELECT partition, position FROM `+schema+`.consumer_checkpoints
+		WHERE name = $1 AND area = $2`, name, area)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s/%s: checkpoints: %w", name, area, err)
+	}
+	out := map[int]int64{}
+	var p int
+	var pos int64
+	_, err = pgx.ForEachRow(rows, []any{&p, &pos}, func() error {
+		out[p] = pos
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s/%s: checkpoints: %w", name, area, err)
+	}
+	return out, nil
+}
+
+// DeadLetter is an event parked after its handler kept failing.
+type DeadLetter struct {
+	Name       string
+	Area       string
+	Partition  int
+	Event      eventlog.Event
+	Error      string
+	Attempts   int
+	ConsumerID string
+	ParkedAt   time.Time
+}
+
+// DeadLetters returns up to limit (all when limit <= 0) events parked by
+// consumer name on area, most recently parked first. It fails on an invalid
+// schema name or a database error.
+func DeadLetters(ctx context.Context, pool *pgxpool.Pool, schema, name, area string, limit int) ([]DeadLetter, error) {
+	if !pgmigrate.ValidIdent(schema) {
+		return nil, fmt.Errorf("consumer: invalid schema %q", schema)
+	}
+	sql := `SELECT partition, position, event_id, stream_id, version, type, data, metadata, recorded_at,
+			error, attempts, consumer_id, parked_at
+		FROM ` + schema + `.consumer_dead_letters WHERE name = $1 AND area = $2
+		ORDER BY parked_at DESC, position DESC`
+	args := []any{name, area}
+	if limit > 0 {
+		sql += ` LIMIT $3`
+		args = append(args, limit)
+	}
+	rows, err := pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s/%s: dead letters: %w", name, area, err)
+	}
+	var out []DeadLetter
+	var d DeadLetter
+	var data string
+	var meta []byte
+	_, err = pgx.ForEachRow(rows, []any{&d.Partition, &d.Event.Position, &d.Event.ID, &d.Event.StreamID,
+		&d.Event.Version, &d.Event.Type, &data, &meta, &d.Event.RecordedAt, &d.Error, &d.Attempts,
+		&d.ConsumerID, &d.ParkedAt}, func() error {
+		d.Name, d.Area = name, area
+		d.Event.Data = json.RawMessage(data)
+		d.Event.Metadata = eventlog.Metadata{}
+		if err := json.Unmarshal(meta, &d.Event.Metadata); err != nil {
+			return fmt.Errorf("metadata of %s: %w", d.Event.ID, err)
+		}
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s/%s: dead letters: %w", name, area, err)
+	}
+	return out, nil
+}
+
+// CountDeadLetters returns how many events consumer name on area has parked
+// (for metrics). It fails on an invalid schema name or a database error.
+func CountDeadLetters(ctx context.Context, pool *pgxpool.Pool, schema, name, area string) (int64, error) {
+	if !pgmigrate.ValidIdent(schema) {
+		return 0, fmt.Errorf("consumer: invalid schema %q", schema)
+	}
+	var n int64
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.consumer_dead_letters WHERE name = $1 AND area = $2`,
+		name, area).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s/%s: count dead letters: %w", name, area, err)
+	}
+	return n, nil
+}
