@@ -112,3 +112,10 @@ func DecodeEntry(values map[string]any) (ev Event, prev int64, err error) {
 	}
 	return
 }
+
+// RelayedKey holds the last log position the relay of an area has copied
+// into its partition streams: once it reads H, every entry at or below H is
+// in its stream (or was trimmed, or lost with Redis).
+func RelayedKey(namespace, area string) string {
+	return fmt.Sprintf("%s:relayed:%s", namespace, area)
+}

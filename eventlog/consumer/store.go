@@ -35,16 +35,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // queries holds the SQL of one schema; the schema name is validated before
 // it is spliced in.
 type queries struct {
-	ensure, lock, read, update, park, migrated string
+	ensure, lock, read, update, through, park, migrated string
 }
 
 func newQueries(schema string) queries {
 	cp := schema + ".consumer_checkpoints"
 	return queries{
-		ensure: `INSERT INTO ` + cp + ` (name, area, partition) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		lock:   `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3 FOR UPDATE`,
-		read:   `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3`,
-		update: `UPDATE ` + cp + ` SET position = $4, updated_at = now() WHERE name = $1 AND area = $2 AND partition = $3`,
+		ensure:  `INSERT INTO ` + cp + ` (name, area, partition) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		lock:    `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3 FOR UPDATE`,
+		read:    `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3`,
+		update:  `UPDATE ` + cp + ` SET position = $4, updated_at = now() WHERE name = $1 AND area = $2 AND partition = $3`,
+		through: `UPDATE ` + cp + ` SET through = $4 WHERE name = $1 AND area = $2 AND partition = $3 AND through < $4`,
 		park: `INSERT INTO ` + schema + `.consumer_dead_letters
 			(name, area, position, partition, event_id, stream_id, version, type, data, metadata, recorded_at, error, attempts, consumer_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,

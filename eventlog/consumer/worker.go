@@ -45,6 +45,9 @@ type partWorker struct {
 	// checkpoint never moves back, so entries at or below it can be
 	// acknowledged without a transaction.
 	known int64
+	// through is the through mark this worker last recorded (see
+	// advanceThrough).
+	through int64
 }
 
 func newPartWorker(ctx context.Context, c *Consumer, p int, stop <-chan struct{}) *partWorker {
@@ -214,12 +217,18 @@ func (w *partWorker) follow(catchUp bool) {
 			Group: c.group, Consumer: c.cfg.ConsumerID, Count: int64(c.cfg.BatchSize), Block: c.cfg.Block,
 			Streams: []string{w.key, ">"},
 		}
+		var head int64
 		if pending {
 			args.Streams[1], args.Block = cursor, -1 // history answers at once
+		} else {
+			head = w.relayed() // read before the stream: see advanceThrough
 		}
 		res, err := c.cfg.Redis.XReadGroup(w.ctx, args).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
+			if !pending {
+				w.advanceThrough(head)
+			}
 			pending, fails = false, 0
 			continue
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
@@ -257,11 +266,17 @@ func (w *partWorker) follow(catchUp bool) {
 			cursor = msgs[len(msgs)-1].ID
 		}
 		if len(msgs) == 0 {
+			if !pending {
+				w.advanceThrough(head)
+			}
 			continue
 		}
 		gapAt, err := w.applyItems(w.decode(msgs))
 		if err != nil { // stopping: the rest stays pending for redelivery
 			return
+		}
+		if !pending && gapAt < 0 && len(msgs) < c.cfg.BatchSize {
+			w.advanceThrough(head)
 		}
 		if gapAt >= 0 {
 			if gapAt == lastGap {
@@ -371,6 +386,8 @@ func (w *partWorker) catchUp() error {
 			return fmt.Errorf("checkpoint moved back during catch-up (at position %d)", gapAt)
 		}
 	}
+	// The log had nothing after `after`: the partition is applied through it.
+	w.markThrough(after)
 	c.catch.Add(1)
 	w.st.state.Store(StateRunning)
 	w.log.Info("consumer: caught up; following the stream again", "checkpoint", w.st.checkpoint.Load())
