@@ -1,0 +1,36 @@
+package campaigns
+
+import (
+	"context"
+
+	"crm/eventlog"
+	"crm/eventlog/consumer"
+	"crm/services/campaigns/domain"
+	"crm/services/kit"
+)
+
+// Open migrates the area's schema and assembles the area: its log (with
+// the inline deal index), command API, relay, its replica of the customers
+// and its reaction to archived customers.
+func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
+	log, err := kit.OpenLog(ctx, Area, cfg, Inline(Area), Migrate)
+	if err != nil {
+		return nil, err
+	}
+	customers := kit.NewReplica(kit.ReplicaConfig{Pool: cfg.Pool, Schema: Area, Source: "customers", Name: Area,
+		Partitions: cfg.Partitions, Wait: cfg.ConsistencyWait, Redis: cfg.Redis, Namespace: cfg.Namespace, Mapper: kit.StatusMapper("customerId", kit.CustomerStatuses)})
+	svc := NewService(log, facts{customers}, cfg.Pool)
+	archived := kit.React("CustomerArchived", func(ctx context.Context, ev eventlog.Event) error {
+		return svc.CustomerArchived(ctx, kit.DataField(ev, "customerId"), ev)
+	})
+	return kit.NewArea(Area, cfg, log, svc.Routes(cfg.Logger),
+		kit.Subscription{Source: "customers", Handlers: []consumer.Handler{customers.Handler(), archived}})
+}
+
+// facts answers the service's questions from the local replica.
+type facts struct{ customers *kit.Replica }
+
+func (f facts) Customer(ctx context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+	return kit.Fact(ctx, f.customers, id, token, domain.CustomerUnknown,
+		map[string]domain.CustomerFact{"ACTIVE": domain.CustomerActive, "ARCHIVED": domain.CustomerArchived})
+}

@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"crm/eventlog"
+	"crm/services/appointments"
+	"crm/services/campaigns"
+	"crm/services/kit"
+	"crm/services/kit/kittest"
+)
+
+func token(results ...kit.Result) string {
+	t := kit.Token{}
+	for _, r := range results {
+		t[r.Area] = max(t[r.Area], r.Position)
+	}
+	return t.String()
+}
+
+func (s *system) post(t *testing.T, area, cmd string, body any, tok string) kittest.Answer {
+	t.Helper()
+	var headers []string
+	if tok != "" {
+		headers = []string{kit.HeaderConsistencyToken, tok}
+	}
+	return kittest.Post(t, s.areas[area].Handler, cmd, body, headers...)
+}
+
+// fixtures: a sales rep and an active campaign with an offer.
+func (s *system) fixtures(t *testing.T) (rep, campaign kit.Result) {
+	t.Helper()
+	rep = s.post(t, "relationships", "register-salesperson", map[string]any{
+		"name": "Grace Hopper", "email": "grace@example.com", "role": "SALES_REP"}, "").OK(t)
+	campaign = s.post(t, "campaigns", "create-campaign", map[string]any{"name": "Winter"}, "").OK(t)
+	campaign = s.post(t, "campaigns", "launch-campaign", map[string]any{"id": campaign.StreamID}, "").OK(t)
+	return rep, campaign
+}
+
+func at(i int) (string, string) {
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Hour).Add(time.Duration(i) * 2 * time.Hour)
+	return start.UTC().Format(time.RFC3339), start.Add(time.Hour).UTC().Format(time.RFC3339)
+}
+
+// A command that depends on another area's data sees every write that
+// completed before it was sent, when it carries the token of that write.
+func TestRegisterThenScheduleAndOpenDeal(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	rep, campaign := s.fixtures(t)
+	for i := 0; i < 100; i++ {
+		cus := s.post(t, "customers", "register-customer", map[string]any{
+			"name": fmt.Sprint("Customer ", i), "email": fmt.Sprintf("c%d@example.com", i)}, "").OK(t)
+		from, to := at(i)
+		s.post(t, "appointments", "schedule-appointment", map[string]any{"customerId": cus.StreamID,
+			"salespersonId": rep.StreamID, "startsAt": from, "endsAt": to, "location": "Office"}, token(cus, rep)).OK(t)
+		s.post(t, "campaigns", "open-deal", map[string]any{"customerId": cus.StreamID, "campaignId": campaign.StreamID,
+			"product": "Solar panel", "value": map[string]string{"amount": "1250.00", "currencyCode": "EUR"}}, token(cus)).OK(t)
+	}
+}
+
+func lastEvent(t *testing.T, l *eventlog.Log, stream string) eventlog.Event {
+	t.Helper()
+	evs, err := l.ReadAllStream(context.Background(), stream)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("stream %s: %d events, %v", stream, len(evs), err)
+	}
+	return evs[len(evs)-1]
+}
+
+func waitLast(t *testing.T, l *eventlog.Log, stream, typ, reason string) eventlog.Event {
+	t.Helper()
+	var ev eventlog.Event
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs, err := l.ReadAllStream(context.Background(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) > 0 {
+			ev = evs[len(evs)-1]
+			if ev.Type == typ && strings.Contains(string(ev.Data), reason) {
+				return ev
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s ends with %s %s, want %s (%s)", stream, ev.Type, ev.Data, typ, reason)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Archiving a customer cancels their future appointments and loses their
+// open deals, as the reacting areas' own events caused by the archive;
+// delivering the archive to the reactions again changes nothing.
+func TestArchiveCancelsAppointmentsAndLosesDeals(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	rep, campaign := s.fixtures(t)
+	cus := s.post(t, "customers", "register-customer", map[string]any{"name": "Ada", "email": "ada@example.com"}, "").OK(t)
+	other := s.post(t, "customers", "register-customer", map[string]any{"name": "Bob", "email": "bob@example.com"}, "").OK(t)
+	var apts, deals []string
+	for i := 0; i < 3; i++ {
+		from, to := at(i)
+		apts = append(apts, s.post(t, "appointments", "schedule-appointment", map[string]any{"customerId": cus.StreamID,
+			"salespersonId": rep.StreamID, "startsAt": from, "endsAt": to, "location": "Office"}, token(cus, rep)).OK(t).StreamID)
+	}
+	from, to := at(5)
+	keep := s.post(t, "appointments", "schedule-appointment", map[string]any{"customerId": other.StreamID,
+		"salespersonId": rep.StreamID, "startsAt": from, "endsAt": to, "location": "Office"}, token(other, rep)).OK(t)
+	for i := 0; i < 2; i++ {
+		deals = append(deals, s.post(t, "campaigns", "open-deal", map[string]any{"customerId": cus.StreamID,
+			"campaignId": campaign.StreamID, "product": "Heat pump",
+			"value": map[string]string{"amount": strconv.Itoa(100 * (i + 1)), "currencyCode": "EUR"}}, token(cus)).OK(t).StreamID)
+	}
+	archived := s.post(t, "customers", "archive-customer", map[string]any{"id": cus.StreamID, "reason": "moved away"}, "").OK(t)
+	cause := archived.Events[0]
+
+	aptLog, dealLog := s.areas["appointments"].Log, s.areas["campaigns"].Log
+	for _, id := range apts {
+		ev := waitLast(t, aptLog, id, "AppointmentCancelled", "customer archived")
+		if ev.Metadata.CausationID != cause.ID || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
+			t.Fatalf("cancellation metadata %+v, cause %s", ev.Metadata, cause.ID)
+		}
+	}
+	for _, id := range deals {
+		ev := waitLast(t, dealLog, id, "DealLost", "customer archived")
+		if ev.Metadata.CausationID != cause.ID {
+			t.Fatalf("loss metadata %+v", ev.Metadata)
+		}
+	}
+	if ev := lastEvent(t, aptLog, keep.StreamID); ev.Type != "AppointmentScheduled" {
+		t.Fatalf("another customer's appointment was touched: %s", ev.Type)
+	}
+
+	// Replaying the archive event to both reactions changes nothing.
+	aptHead, dealHead := s.head(t, "appointments"), s.head(t, "campaigns")
+	ctx := context.Background()
+	if err := appointments.NewService(aptLog, nil, s.pool).CustomerArchived(ctx, cus.StreamID, cause); err != nil {
+		t.Fatal(err)
+	}
+	if err := campaigns.NewService(dealLog, nil, s.pool).CustomerArchived(ctx, cus.StreamID, cause); err != nil {
+		t.Fatal(err)
+	}
+	if s.head(t, "appointments") != aptHead || s.head(t, "campaigns") != dealHead {
+		t.Fatal("replaying the archive recorded new events")
+	}
+	// And the archived customer can no longer get appointments.
+	from, to = at(9)
+	s.post(t, "appointments", "schedule-appointment", map[string]any{"customerId": cus.StreamID,
+		"salespersonId": rep.StreamID, "startsAt": from, "endsAt": to, "location": "Office"}, token(archived, rep)).
+		Refused(t, "CONFLICT", "")
+}
+
+// Winning a deal adds its product to the customer's products.
+func TestWonDealAddsProduct(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	_, campaign := s.fixtures(t)
+	cus := s.post(t, "customers", "register-customer", map[string]any{"name": "Ada", "email": "ada@example.com"}, "").OK(t)
+	deal := s.post(t, "campaigns", "open-deal", map[string]any{"customerId": cus.StreamID, "campaignId": campaign.StreamID,
+		"product": "Wallbox", "value": map[string]string{"amount": "999.99", "currencyCode": "EUR"}}, token(cus)).OK(t)
+	won := s.post(t, "campaigns", "win-deal", map[string]any{"id": deal.StreamID, "expectedVersion": 1}, "").OK(t)
+	ev := waitLast(t, s.areas["relationships"].Log, cus.StreamID, "ProductAdded", "Wallbox")
+	var data struct{ Products []string }
+	json.Unmarshal(ev.Data, &data)
+	if !slices.Equal(data.Products, []string{"Wallbox"}) || ev.Metadata.CausationID != won.Events[0].ID {
+		t.Fatalf("ProductAdded %s %+v", ev.Data, ev.Metadata)
+	}
+}
+
+// Each area's schema holds only its own tables; no table is shared.
+func TestAreasShareNoTable(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	rows, err := s.pool.Query(context.Background(), `SELECT table_schema, table_name FROM information_schema.tables
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for rows.Next() {
+		var schema, table string
+		if err := rows.Scan(&schema, &table); err != nil {
+			t.Fatal(err)
+		}
+		got[schema] = append(got[schema], table)
+	}
+	common := []string{"consumer_checkpoints", "consumer_dead_letters", "consumer_schema_version", "eventlog_schema_version",
+		"events", "idempotency", "relay_progress", "relay_schema_version", "replica", "replica_schema_version"}
+	want := map[string][]string{
+		"customers":     common,
+		"relationships": common,
+		"appointments":  append(slices.Clone(common), "appointment_index", "appointments_schema_version"),
+		"campaigns":     append(slices.Clone(common), "campaigns_schema_version", "deal_index"),
+	}
+	for schema, tables := range want {
+		sort.Strings(tables)
+		if !slices.Equal(got[schema], tables) {
+			t.Errorf("schema %s holds %v, want %v", schema, got[schema], tables)
+		}
+	}
+	for schema := range got {
+		if _, ok := want[schema]; !ok {
+			t.Errorf("unexpected schema %s with %v", schema, got[schema])
+		}
+	}
+}
