@@ -73,8 +73,7 @@ func cmdService(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg // TODO(lead): start the area's service and relay.
-	return notBuilt("service " + area)
+	return runService(ctx, a, cfg, area)
 }
 
 func cmdProjector(ctx context.Context, a *app, args []string) error {

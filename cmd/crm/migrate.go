@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"crm/eventlog"
+	"crm/services/kit"
 )
 
 // migration brings one component's tables up to date in its schema.
@@ -16,12 +16,15 @@ type migration struct {
 	apply     func(ctx context.Context, pool *pgxpool.Pool, schema string) error
 }
 
-// migrations lists every component's migrations, in order. The relay's and
-// consumers' migrations and the read side's join this list as they land.
+// migrations lists every component's migrations, in order: each area's
+// log, relay progress, consumer checkpoints, replica and own tables.
 func migrations() []migration {
 	var ms []migration
 	for _, area := range areas {
-		ms = append(ms, migration{component: area, apply: eventlog.Migrate})
+		own := areaDefs[area].own
+		ms = append(ms, migration{component: area, apply: func(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+			return kit.MigrateArea(ctx, pool, schema, own)
+		}})
 	}
 	return ms
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"crm/services/appointments"
+	"crm/services/campaigns"
+	"crm/services/customers"
+	"crm/services/kit"
+	"crm/services/relationships"
+)
+
+// areaDef is how crm opens and migrates one area.
+type areaDef struct {
+	open func(context.Context, kit.AreaConfig) (*kit.Area, error)
+	// own migrates the area's own tables (nil: none besides the kit's).
+	own func(context.Context, *pgxpool.Pool, string) error
+}
+
+var areaDefs = map[string]areaDef{
+	"customers":     {open: customers.Open},
+	"relationships": {open: relationships.Open},
+	"appointments":  {open: appointments.Open, own: appointments.Migrate},
+	"campaigns":     {open: campaigns.Open, own: campaigns.Migrate},
+}
+
+// openPool creates the database when missing and opens a pool on it.
+func openPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
+	if err := ensureDatabase(ctx, dbURL); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, errors.New("invalid PostgreSQL URL")
+	}
+	if maxConns > 0 {
+		pcfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool %s: %w", redactURL(dbURL), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("PostgreSQL at %s: %w", redactURL(dbURL), err)
+	}
+	return pool, nil
+}
+
+// openRedis connects to Redis with a pool large enough for the blocking
+// reads of every partition this process may own.
+func openRedis(ctx context.Context, redisURL string, poolSize int) (*redis.Client, error) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, errors.New("invalid Redis URL")
+	}
+	opt.PoolSize = max(opt.PoolSize, poolSize)
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("Redis at %s: %w", redactURL(redisURL), err)
+	}
+	return rdb, nil
+}
+
+// serve runs srv on ln until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		logger.Warn("http shutdown", "addr", ln.Addr().String(), "err", err)
+	}
+	return nil
+}
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+}
