@@ -399,3 +399,36 @@ func sameJSON(a, b []byte) bool {
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
 }
+
+// A writer that guesses a stream is new (NoStream, never written by it)
+// learns otherwise from the log, not from its memory: the guess fails on the
+// server and the append is decided again on the real version.
+func TestNoStreamGuessAgainstAnotherWriter(t *testing.T) {
+	t.Parallel()
+	a, open := openLog(t)
+	b := open()
+	ctx := context.Background()
+	// b remembers the log's head from its own commit.
+	if _, err := b.Append(ctx, "warm", eventlog.NoStream, eventlog.Metadata{}, ev("T", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, "x", eventlog.NoStream, eventlog.Metadata{IdempotencyKey: "k"}, ev("Created", nil)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Append(ctx, "x", eventlog.NoStream, eventlog.Metadata{}, ev("Created", nil))
+	var vc *eventlog.VersionConflictError
+	if !errors.As(err, &vc) || vc.Actual != 1 {
+		t.Fatalf("second creation of x: %v, want a conflict at version 1", err)
+	}
+	dup, err := b.Append(ctx, "y", eventlog.NoStream, eventlog.Metadata{IdempotencyKey: "k"}, ev("Created", nil))
+	if err != nil || !dup.Duplicate || dup.Events[0].StreamID != "x" {
+		t.Fatalf("repeated key through another writer: %+v, %v", dup, err)
+	}
+	res, err := b.Append(ctx, "x", 1, eventlog.Metadata{}, ev("Changed", nil))
+	if err != nil || res.Events[0].Version != 2 || res.Events[0].Position != 3 {
+		t.Fatalf("append at the real version: %+v, %v", res, err)
+	}
+	if head, _ := a.Head(ctx); head != 3 {
+		t.Fatalf("head %d, want 3", head)
+	}
+}

@@ -14,7 +14,7 @@ import (
 const MaxReadLimit = 10000
 
 type queries struct {
-	head, findKeys, lookupKey, streamVersions, insert, insertKeys, readRange, readLog, readStream string
+	head, checkHead, findKeys, lookupKey, streamVersions, insert, insertKeys, readRange, readLog, readStream string
 }
 
 func newQueries(schema string) queries {
@@ -24,6 +24,9 @@ func newQueries(schema string) queries {
 		head:     "SELECT coalesce(max(position), 0) FROM " + t,
 		findKeys: "SELECT key, first_position, last_position FROM " + schema + ".idempotency WHERE key = ANY($1)",
 		// One backward index probe per stream: cost independent of stream length.
+		// Fails (division by zero) unless the head is $1: an optimistic
+		// commit planned on a head another writer has moved.
+		checkHead: "SELECT 1 / (CASE WHEN coalesce(max(position), 0) = $1 THEN 1 ELSE 0 END) FROM " + t,
 		lookupKey: "SELECT first_position, last_position FROM " + schema + ".idempotency WHERE key = $1",
 		streamVersions: "SELECT s, v FROM unnest($1::text[]) AS s, LATERAL (SELECT version AS v FROM " + t +
 			" WHERE stream_id = s ORDER BY version DESC LIMIT 1) AS last",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,41 +36,55 @@ func (r *request) events() int {
 	return n
 }
 
+// maxInFlight bounds the optimistic group commits being answered while the
+// next one is sent (so at most maxInFlight+1 are on the wire). More than one
+// measured slower here: several small commits queue for the lock where one
+// larger commit would have served them.
+const maxInFlight = 1
+
 // writer is the log's single writer in this process: it takes every append
 // waiting at that moment and commits them in one transaction (group
 // commit). Writers of other processes serialize with it on a
 // transaction-scoped advisory lock, so positions become visible in order.
 //
-// Commits are pipelined: once a batch's inserts and COMMIT are on the wire,
-// the writer prepares the next batch on another connection. That batch's
-// first statements wait on the server for the advisory lock, so they read
-// the head and versions after the previous commit; the round trip they cost
-// overlaps the previous commit's flush.
+// A commit normally costs one round trip: the writer remembers the log's
+// head and the versions of the streams it wrote, decides the batch in
+// memory and sends begin, lock, a check that the head is still the one it
+// expects, the inserts and COMMIT in one pipeline ("optimistic" commit).
+// Streams it does not know are read first, unless the append expects them
+// to be new; the (stream, version) and idempotency-key unique indexes refuse
+// a wrong guess. Several such commits
+// may be on the wire at once, each waiting on the server for the lock.
+// Whenever one fails (another process wrote, a guess was wrong, a key was
+// recorded before), everything in flight settles, the memory is dropped and
+// the failed requests are committed "exactly": reading head, keys and
+// versions under the lock first (two round trips).
 func (l *Log) writer() {
 	defer close(l.done)
+	w := &writerState{l: l, versions: map[string]int64{}, slots: make(chan struct{}, maxInFlight), retried: make(chan struct{}, 1)}
+	defer w.settle()
 	var carry []*request
-	var prev chan struct{} // closed when the previous flight has answered
-	last := 0              // requests in the previous batch
+	last := 0 // requests in the previous batch
 	linger := time.NewTimer(0)
 	<-linger.C
-	defer func() {
-		if prev != nil {
-			<-prev
-		}
-	}()
 	for {
 		var batch []*request
-		if len(carry) > 0 {
+		if retry := w.takeRetries(); len(retry) > 0 {
+			// Failed optimistic commits: settle and forget, then commit
+			// their requests exactly (with anything carried over).
+			w.settle()
+			batch, carry = append(retry, carry...), nil
+		} else if len(carry) > 0 {
 			batch, carry = carry, nil
 		} else {
 			select {
 			case r := <-l.reqs:
 				batch = append(batch, r)
+			case <-w.retried:
+				continue
 			case <-l.stop:
-				if prev != nil {
-					<-prev
-				}
-				l.drainOnStop()
+				w.settle()
+				l.drainOnStop(w)
 				return
 			}
 		}
@@ -89,8 +104,8 @@ func (l *Log) writer() {
 		}
 		// The callers answered by the previous commit are likely about to
 		// append again: linger briefly for them, so concurrent callers
-		// share one commit instead of alternating between two half-full
-		// ones. A lone caller (last <= 1) never waits.
+		// share one commit instead of spreading over several small ones.
+		// A lone caller (last <= 1) never waits.
 		if last > 1 && len(batch) < last && l.cfg.Linger > 0 {
 			linger.Reset(l.cfg.Linger)
 		wait:
@@ -113,33 +128,127 @@ func (l *Log) writer() {
 		last = len(batch)
 		live, deferred := screen(batch)
 		carry = deferred
-		if len(live) == 0 {
-			continue
+		if len(live) > 0 {
+			w.commit(live)
 		}
-		f, err := l.send(live)
-		if err != nil {
-			// Nothing of this batch is on its way: settle the previous
-			// flight, then commit each request alone.
-			if prev != nil {
-				<-prev
-				prev = nil
-			}
-			l.retryOneByOne(live, err)
-			continue
-		}
-		done := make(chan struct{})
-		go func(f *flight, before chan struct{}) {
-			defer close(done)
-			if err := f.receive(); err != nil {
-				l.retryOneByOne(f.reqs, err)
-				return
-			}
-			for i, r := range f.reqs {
-				r.resp <- f.resps[i]
-			}
-		}(f, prev)
-		prev = done
 	}
+}
+
+// writerState is what the writer goroutine remembers between commits.
+type writerState struct {
+	l *Log
+	// known: head and versions are exact as of the last commit sent
+	// (assuming every commit in flight succeeds).
+	known    bool
+	head     int64
+	versions map[string]int64
+
+	slots   chan struct{} // one per commit in flight
+	flights sync.WaitGroup
+
+	mu      sync.Mutex
+	failed  bool       // a commit in flight failed: memory is stale
+	retries []*request // its requests, to commit exactly
+	retried chan struct{}
+}
+
+const maxRemembered = 100000
+
+// commit sends live optimistically when the writer's memory allows it,
+// else commits it exactly.
+func (w *writerState) commit(live []*request) {
+	w.mu.Lock()
+	failed := w.failed
+	w.mu.Unlock()
+	if failed || !w.known || !w.guessable(live) {
+		w.settle()
+		w.exact(live)
+		return
+	}
+	f, err := w.l.send(live, &w.head, w.versions)
+	if err != nil {
+		// Nothing of it was sent, but the memory may count part of it.
+		w.settle()
+		w.known = false
+		clear(w.versions)
+		w.exact(live)
+		return
+	}
+	w.slots <- struct{}{}
+	w.flights.Add(1)
+	go func() {
+		defer func() { <-w.slots; w.flights.Done() }()
+		if err := f.receive(); err != nil {
+			w.mu.Lock()
+			w.failed = true
+			w.retries = append(w.retries, f.reqs...)
+			w.mu.Unlock()
+			select {
+			case w.retried <- struct{}{}:
+			default:
+			}
+			return
+		}
+		f.answer()
+	}()
+}
+
+// takeRetries returns the requests of failed commits.
+func (w *writerState) takeRetries() []*request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.retries
+	w.retries = nil
+	return r
+}
+
+// guessable: every request writes streams the writer remembers, or streams
+// it expects to be new (NoStream: a new entity), a guess the unique index
+// checks. Any other stream needs its version read.
+func (w *writerState) guessable(reqs []*request) bool {
+	for _, r := range reqs {
+		for _, a := range r.appends {
+			if _, ok := w.versions[a.StreamID]; !ok && a.ExpectedVersion != NoStream {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// settle waits until no commit is in flight; if one failed, the memory is
+// dropped.
+func (w *writerState) settle() {
+	w.flights.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed {
+		w.failed, w.known = false, false
+		clear(w.versions)
+	}
+}
+
+// exact commits reqs reading the log's state under the lock first, and
+// refreshes the writer's memory from it. Nothing may be in flight.
+func (w *writerState) exact(reqs []*request) {
+	f, err := w.l.send(reqs, nil, nil)
+	if err == nil {
+		err = f.receive()
+	}
+	if err != nil {
+		w.known = false
+		clear(w.versions)
+		w.l.retryOneByOne(reqs, err)
+		return
+	}
+	if !w.known || f.readHead != w.head || len(w.versions) > maxRemembered {
+		clear(w.versions) // another process wrote: what we remember may be stale
+	}
+	w.known, w.head = true, f.head
+	for s, v := range f.versions {
+		w.versions[s] = v
+	}
+	f.answer()
 }
 
 // screen answers requests whose caller is gone, and sets aside those that
@@ -165,9 +274,9 @@ func screen(batch []*request) (live, deferred []*request) {
 }
 
 // drainOnStop commits what was queued before Close.
-func (l *Log) drainOnStop() {
+func (l *Log) drainOnStop(w *writerState) {
 	for {
-		var batch []*request
+		batch := w.takeRetries()
 	fill:
 		for {
 			select {
@@ -183,14 +292,7 @@ func (l *Log) drainOnStop() {
 		for len(batch) > 0 {
 			live, deferred := screen(batch)
 			if len(live) > 0 {
-				resps, err := l.commitTx(live)
-				if err != nil {
-					l.retryOneByOne(live, err)
-				} else {
-					for i, r := range live {
-						r.resp <- resps[i]
-					}
-				}
+				w.exact(live)
 			}
 			batch = deferred
 		}
@@ -201,33 +303,22 @@ func (l *Log) drainOnStop() {
 // the request that poisoned it (a duplicate event id, a failing inline
 // statement) fails.
 func (l *Log) retryOneByOne(reqs []*request, cause error) {
-	if len(reqs) > 1 {
-		l.cfg.Logger.Warn("eventlog: group commit failed, retrying one by one", "schema", l.cfg.Schema, "requests", len(reqs), "err", cause)
+	if len(reqs) == 1 {
+		reqs[0].resp <- response{err: cause}
+		return
 	}
+	l.cfg.Logger.Warn("eventlog: group commit failed, retrying one by one", "schema", l.cfg.Schema, "requests", len(reqs), "err", cause)
 	for _, r := range reqs {
-		if len(reqs) == 1 {
-			r.resp <- response{err: cause}
-			return
+		f, err := l.send([]*request{r}, nil, nil)
+		if err == nil {
+			err = f.receive()
 		}
-		one, err := l.commitTx([]*request{r})
 		if err != nil {
 			r.resp <- response{err: err}
 			continue
 		}
-		r.resp <- one[0]
+		f.answer()
 	}
-}
-
-// commitTx commits reqs in one transaction and waits for the outcome.
-func (l *Log) commitTx(reqs []*request) ([]response, error) {
-	f, err := l.send(reqs)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.receive(); err != nil {
-		return nil, err
-	}
-	return f.resps, nil
 }
 
 type row struct {
@@ -253,27 +344,63 @@ type flight struct {
 	keys   int
 	inline []Statement
 	dups   []dup
+	// optimistic: the first statements check the head instead of reading.
+	optimistic bool
+	// readHead is the head read under the lock (exact commits); head and
+	// versions are the log's after this commit.
+	readHead, head int64
+	versions       map[string]int64
 }
 
-// send runs the first half of a group commit for reqs (begin, lock, read
-// head, keys and versions: one round trip), decides each request's outcome
-// in memory, and sends the second half (insert, keys, inline statements,
-// notify, COMMIT) without waiting for its answer. On error nothing is
-// committed and nothing is in flight.
-func (l *Log) send(reqs []*request) (_ *flight, err error) {
+// send starts a group commit of reqs. With head and versions given (the
+// writer's memory), it decides in memory and puts the whole transaction on
+// the wire (updating head and versions as if it succeeds); the server
+// refuses it if the head moved. Without them it first reads head, recorded
+// keys and stream versions under the lock (one round trip), then sends the
+// rest. On error nothing is committed and nothing is in flight.
+func (l *Log) send(reqs []*request, head *int64, versions map[string]int64) (_ *flight, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	conn, err := l.cfg.Pool.Acquire(ctx)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("eventlog %s: acquire: %w", l.cfg.Schema, err)
 	}
-	f := &flight{l: l, ctx: ctx, cancel: cancel, conn: conn, reqs: reqs}
+	f := &flight{l: l, ctx: ctx, cancel: cancel, conn: conn, reqs: reqs, optimistic: head != nil}
 	defer func() {
 		if err != nil {
 			f.abort()
 		}
 	}()
+	recorded := map[string][2]int64{}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SELECT pg_advisory_xact_lock($1)", l.lockKey)
+	if f.optimistic {
+		f.readHead = *head
+		b.Queue(l.q.checkHead, *head)
+	} else {
+		versions = map[string]int64{}
+		if f.readHead, err = l.readState(ctx, conn, b, reqs, recorded, versions); err != nil {
+			return nil, err
+		}
+		b = &pgx.Batch{}
+	}
+	f.head = f.readHead
+	f.versions = map[string]int64{}
+	if err := f.plan(b, recorded, versions); err != nil {
+		return nil, err
+	}
+	if head != nil {
+		*head = f.head
+	}
+	f.br = conn.SendBatch(ctx, b)
+	return f, nil
+}
 
+// readState sends b (begin and lock) with the reads of an exact commit and
+// returns the head, filling recorded keys and stream versions.
+func (l *Log) readState(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, reqs []*request,
+	recorded map[string][2]int64, versions map[string]int64) (int64, error) {
 	var keys, streams []string
 	seen := map[string]bool{}
 	for _, r := range reqs {
@@ -287,20 +414,12 @@ func (l *Log) send(reqs []*request) (_ *flight, err error) {
 			}
 		}
 	}
-
-	// The transaction is opened and closed by statements inside two
-	// pipelined batches: begin, lock, head, recorded keys, stream versions.
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SELECT pg_advisory_xact_lock($1)", l.lockKey)
 	b.Queue(l.q.head)
 	b.Queue(l.q.findKeys, keys)
 	b.Queue(l.q.streamVersions, streams)
 	br := conn.SendBatch(ctx, b)
 	var head int64
-	recorded := map[string][2]int64{}
-	versions := map[string]int64{}
-	err = func() error {
+	err := func() error {
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
@@ -338,15 +457,23 @@ func (l *Log) send(reqs []*request) (_ *flight, err error) {
 	}()
 	if err != nil {
 		br.Close()
-		return nil, fmt.Errorf("eventlog %s: %w", l.cfg.Schema, err)
+		return 0, fmt.Errorf("eventlog %s: %w", l.cfg.Schema, err)
 	}
+	return head, nil
+}
 
+// plan decides each request against the head and versions (streams absent
+// from versions are at version 0), assigns positions and versions, and
+// queues the writes and COMMIT on b. versions is updated as the commit
+// will leave it.
+func (f *flight) plan(b *pgx.Batch, recorded map[string][2]int64, versions map[string]int64) error {
+	l := f.l
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	f.resps = make([]response, len(reqs))
+	f.resps = make([]response, len(f.reqs))
 	var rows []row
 	var idemKeys []string
 	var idemFirst, idemLast []int64
-	for i, r := range reqs {
+	for i, r := range f.reqs {
 		if p, ok := recorded[r.meta.IdempotencyKey]; ok && r.meta.IdempotencyKey != "" {
 			f.dups = append(f.dups, dup{i, p[0], p[1]})
 			continue
@@ -360,7 +487,7 @@ func (l *Log) send(reqs []*request) (_ *flight, err error) {
 			f.resps[i] = response{err: fmt.Errorf("eventlog: metadata: %w", err)}
 			continue
 		}
-		first := head + 1
+		first := f.head + 1
 		var evs []Event
 		for _, a := range r.appends {
 			for _, ne := range a.Events {
@@ -368,14 +495,15 @@ func (l *Log) send(reqs []*request) (_ *flight, err error) {
 				if id == "" {
 					id = uuid.Must(uuid.NewV7()).String()
 				}
-				head++
+				f.head++
 				versions[a.StreamID]++
+				f.versions[a.StreamID] = versions[a.StreamID]
 				data := ne.Data
 				if len(data) == 0 {
 					data = json.RawMessage("{}")
 				}
 				ev := Event{ID: id, StreamID: a.StreamID, Version: versions[a.StreamID],
-					Position: head, Type: ne.Type, Data: data, Metadata: r.meta, RecordedAt: now}
+					Position: f.head, Type: ne.Type, Data: data, Metadata: r.meta, RecordedAt: now}
 				evs = append(evs, ev)
 				rows = append(rows, row{ev: ev, meta: meta})
 			}
@@ -384,25 +512,24 @@ func (l *Log) send(reqs []*request) (_ *flight, err error) {
 		if k := r.meta.IdempotencyKey; k != "" {
 			idemKeys = append(idemKeys, k)
 			idemFirst = append(idemFirst, first)
-			idemLast = append(idemLast, head)
+			idemLast = append(idemLast, f.head)
 		}
 	}
 	f.rows, f.keys = len(rows), len(idemKeys)
-
-	b = &pgx.Batch{}
 	if len(rows) > 0 {
 		b.Queue(l.q.insert, insertArgs(rows)...)
 		if len(idemKeys) > 0 {
 			b.Queue(l.q.insertKeys, idemKeys, idemFirst, idemLast, now)
 		}
-		b.Queue("SELECT pg_notify($1, $2)", NotifyChannel(l.cfg.Schema), strconv.FormatInt(head, 10))
+		b.Queue("SELECT pg_notify($1, $2)", NotifyChannel(l.cfg.Schema), strconv.FormatInt(f.head, 10))
 		if l.cfg.Inline != nil {
 			evs := make([]Event, len(rows))
 			for i, r := range rows {
 				evs[i] = r.ev
 			}
+			var err error
 			if f.inline, err = l.cfg.Inline(evs); err != nil {
-				return nil, fmt.Errorf("eventlog %s: inline projection: %w", l.cfg.Schema, err)
+				return fmt.Errorf("eventlog %s: inline projection: %w", l.cfg.Schema, err)
 			}
 			for _, st := range f.inline {
 				b.Queue(st.SQL, st.Args...)
@@ -413,13 +540,12 @@ func (l *Log) send(reqs []*request) (_ *flight, err error) {
 		b.Queue(l.q.readRange, d.first, d.last)
 	}
 	b.Queue("COMMIT")
-	f.br = conn.SendBatch(ctx, b)
-	return f, nil
+	return nil
 }
 
-// receive reads the answers of the second half. On error nothing was
-// committed (or, when the connection broke during COMMIT, the outcome is
-// unknown: a retry with the same idempotency key is safe).
+// receive reads the answers of the commit. On error nothing was committed
+// (or, when the connection broke during COMMIT, the outcome is unknown: a
+// retry with the same idempotency key is safe).
 func (f *flight) receive() (err error) {
 	defer func() {
 		if err != nil {
@@ -431,6 +557,13 @@ func (f *flight) receive() (err error) {
 	}()
 	br := f.br
 	err = func() error {
+		if f.optimistic {
+			for _, what := range []string{"begin", "lock", "head check"} {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("%s: %w", what, err)
+				}
+			}
+		}
 		if f.rows > 0 {
 			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("insert: %w", translate(err))
@@ -479,6 +612,13 @@ func (f *flight) receive() (err error) {
 	return nil
 }
 
+// answer hands each request its outcome.
+func (f *flight) answer() {
+	for i, r := range f.reqs {
+		r.resp <- f.resps[i]
+	}
+}
+
 // abort rolls back whatever is open on the flight's connection and returns
 // it; a connection that cannot even roll back is discarded.
 func (f *flight) abort() {
@@ -515,14 +655,13 @@ func insertArgs(rows []row) []any {
 	return []any{pos, id, stream, ver, typ, data, meta, at}
 }
 
-// translate turns constraint violations that the lock should make
-// impossible into clear errors.
+// translate turns constraint violations into clearer errors.
 func translate(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		switch pgErr.ConstraintName {
 		case "events_stream_version":
-			return fmt.Errorf("%w (concurrent writer without the lock)", ErrVersionConflict)
+			return fmt.Errorf("%w (the stream moved on)", ErrVersionConflict)
 		case "events_event_id_key":
 			return fmt.Errorf("eventlog: duplicate event id: %w", err)
 		}
