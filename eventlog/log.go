@@ -24,11 +24,7 @@ var migrations embed.FS
 // Migrate creates or upgrades the log's tables in schema. Idempotent, and
 // safe to run from several processes at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	sub, err := subFS(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	return pgmigrate.Apply(ctx, pool, schema, "eventlog", sub)
+	return pgmigrate.Apply(ctx, pool, schema, "eventlog", migrations)
 }
 
 // ErrVersionConflict is matched (errors.Is) by every *VersionConflictError.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -121,14 +120,6 @@ func scanEvents(rows pgx.Rows) ([]Event, error) {
 		return nil
 	})
 	return evs, err
-}
-
-func subFS(fsys fs.FS, dir string) (fs.FS, error) {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: migrations: %w", err)
-	}
-	return sub, nil
 }
 
 // Lookup returns the outcome of the append recorded with idempotency key

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -25,11 +24,7 @@ var migrationFiles embed.FS
 // and safe to run from several processes at once. It fails on an invalid
 // schema name or a database error.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("consumer: migrations: %w", err)
-	}
-	return pgmigrate.Apply(ctx, pool, schema, "consumer", sub)
+	return pgmigrate.Apply(ctx, pool, schema, "consumer", migrationFiles)
 }
 
 // queries holds the SQL of one schema; the schema name is validated before

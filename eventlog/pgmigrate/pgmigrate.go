@@ -4,7 +4,9 @@
 // share a database never see each other's migrations. Applying is idempotent
 // and safe from several processes at once (tern holds an advisory lock).
 //
-// Migration files are templates: {{.schema}} is the quoted schema name.
+// Migration files live in the directory "migrations" of the component's
+// file system (its go:embed), and are templates: {{.schema}} is the schema
+// name.
 package pgmigrate
 
 import (
@@ -23,9 +25,13 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // ValidIdent reports whether s can be used unquoted as a schema name.
 func ValidIdent(s string) bool { return identRE.MatchString(s) }
 
-// Apply creates schema when missing and brings component's migrations in it
-// up to date.
+// Apply creates schema when missing and brings component's migrations (the
+// files in fsys's "migrations" directory) in it up to date.
 func Apply(ctx context.Context, pool *pgxpool.Pool, schema, component string, fsys fs.FS) error {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", component, err)
+	}
 	if !ValidIdent(schema) {
 		return fmt.Errorf("migrate %s: invalid schema name %q", component, schema)
 	}
@@ -45,7 +51,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema, component string, fs
 			return fmt.Errorf("migrate %s: create schema: %w", schema, err)
 		}
 	}
-	return run(ctx, conn.Conn(), schema, component, fsys)
+	return run(ctx, conn.Conn(), schema, component, sub)
 }
 
 func run(ctx context.Context, conn *pgx.Conn, schema, component string, fsys fs.FS) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -18,11 +17,7 @@ var migrations embed.FS
 // area's schema, component "relay"). Idempotent and safe from several
 // processes at once; Run calls it too.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("relay: migrations: %w", err)
-	}
-	return pgmigrate.Apply(ctx, pool, schema, "relay", sub)
+	return pgmigrate.Apply(ctx, pool, schema, "relay", migrations)
 }
 
 // progress is how far the relay got: the last position copied into Redis

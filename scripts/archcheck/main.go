@@ -20,6 +20,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -32,8 +34,19 @@ var areas = map[string]bool{"customers": true, "appointments": true, "relationsh
 // domainAllowed are the module's packages a domain package may import.
 var domainAllowed = map[string]bool{module + "/eventlog/errcode": true, module + "/eventlog/ids": true}
 
+// domainBanned are standard packages a domain package must not import: the
+// domain does no I/O and draws no randomness (ids and times come in the
+// command).
+var domainBanned = map[string]bool{"math/rand": true, "math/rand/v2": true, "crypto/rand": true,
+	"os": true, "net": true, "net/http": true, "database/sql": true}
+
+// clockCalls read the clock; decisions take `now` as a parameter instead.
+var clockCalls = []string{"time.Now(", "time.Since(", "time.Until("}
+
 // pkg is the part of `go list -json` output the check reads.
 type pkg struct {
+	Dir          string
+	GoFiles      []string
 	ImportPath   string
 	Imports      []string
 	TestImports  []string
@@ -46,7 +59,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "archcheck: %v\n", err)
 		os.Exit(1)
 	}
-	problems := check(pkgs)
+	problems := append(check(pkgs), checkClock(pkgs)...)
 	for _, p := range problems {
 		fmt.Fprintf(os.Stderr, "archcheck: %s\n", p)
 	}
@@ -60,7 +73,7 @@ func main() {
 func listPackages() ([]pkg, error) {
 	// -e: a package that does not compile is the compiler's to report; its
 	// imports are still listed and checked.
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
+	cmd := exec.Command("go", "list", "-e", "-json=Dir,GoFiles,ImportPath,Imports,TestImports,XTestImports", "./...")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -130,6 +143,9 @@ func check(pkgs []pkg) []string {
 					problems = append(problems, fmt.Sprintf("%s imports %s: areas never import each other", p.ImportPath, imp))
 					continue
 				}
+				if inDomain && domainBanned[imp] && !slices.Contains(p.TestImports, imp) && !slices.Contains(p.XTestImports, imp) {
+					problems = append(problems, fmt.Sprintf("%s imports %s: domain packages do no I/O and draw no randomness", p.ImportPath, imp))
+				}
 				if inDomain && !isStd(imp) && !domainAllowed[imp] && !(to == from && toDomain) {
 					problems = append(problems, fmt.Sprintf("%s imports %s: domain packages import only the standard library, %s/eventlog/errcode and %s/eventlog/ids",
 						p.ImportPath, imp, module, module))
@@ -138,5 +154,29 @@ func check(pkgs []pkg) []string {
 		}
 	}
 	sort.Strings(problems)
+	return problems
+}
+
+// checkClock reports domain source files (tests excluded) that read the
+// clock.
+func checkClock(pkgs []pkg) []string {
+	var problems []string
+	for _, p := range pkgs {
+		if _, inDomain := area(p.ImportPath); !inDomain {
+			continue
+		}
+		for _, name := range p.GoFiles {
+			src, err := os.ReadFile(filepath.Join(p.Dir, name))
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+				continue
+			}
+			for _, call := range clockCalls {
+				if strings.Contains(string(src), call) {
+					problems = append(problems, fmt.Sprintf("%s/%s calls %s: decisions take now as a parameter", p.ImportPath, name, call))
+				}
+			}
+		}
+	}
 	return problems
 }

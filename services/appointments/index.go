@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,11 +28,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if err := eventlog.Migrate(ctx, pool, schema); err != nil {
 		return err
 	}
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("appointments: migrations: %w", err)
-	}
-	return pgmigrate.Apply(ctx, pool, schema, Area, sub)
+	return pgmigrate.Apply(ctx, pool, schema, Area, migrationFiles)
 }
 
 // Inline returns the log's inline projection (eventlog.Config.Inline) for

@@ -5,7 +5,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,11 +25,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if err := eventlog.Migrate(ctx, pool, schema); err != nil {
 		return err
 	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("campaigns: migrations: %w", err)
-	}
-	return pgmigrate.Apply(ctx, pool, schema, Area, sub)
+	return pgmigrate.Apply(ctx, pool, schema, Area, migrations)
 }
 
 // Inline returns the statements that keep the deal index of the log in

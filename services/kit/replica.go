@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,11 +23,7 @@ var migrations embed.FS
 
 // MigrateReplica creates the replica table in schema.
 func MigrateReplica(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	return pgmigrate.Apply(ctx, pool, schema, "replica", sub)
+	return pgmigrate.Apply(ctx, pool, schema, "replica", migrations)
 }
 
 // Change is what one event of another area means for an area's replica:
