@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog"
+	"crm/eventlog/errcode"
 )
 
 // txResult is what one apply transaction did.
@@ -292,6 +293,11 @@ func (w *partWorker) publishDeadLetter(it item, cause error, attempts int) {
 // lost a conflict. They are retried without counting an attempt.
 func transient(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// A handler that depends on a service (a reaction appending to its
+	// area's log) says so with UNAVAILABLE: the event is not at fault.
+	if e := errcode.Of(err); e != nil && e.Code == errcode.Unavailable {
 		return true
 	}
 	var pgErr *pgconn.PgError

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog"
+	"crm/eventlog/errcode"
 )
 
 // These tests need neither PostgreSQL nor Redis.
@@ -103,6 +104,8 @@ func TestTransientErrors(t *testing.T) {
 		&pgconn.PgError{Code: "23505"}:                      false,
 		fmt.Errorf("x: %w", &pgconn.PgError{Code: "53300"}): true,
 		errors.New("handler says no"):                       false,
+		fmt.Errorf("react: %w", errcode.Wrap(errcode.Unavailable, errors.New("down"), "store down")): true,
+		errcode.Invalid("customerId", "bad"): false,
 	} {
 		if got := transient(err); got != want {
 			t.Errorf("transient(%v) = %v, want %v", err, got, want)
