@@ -1,0 +1,164 @@
+// Package live turns the projector's announcements into what the gateway
+// needs: subscription pushes and the read-your-writes wait. One Redis
+// subscription per gateway process fans out to every client.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Change is one read model row that changed (see projector.Change).
+type Change struct {
+	Kind string            `json:"kind"`
+	ID   string            `json:"id"`
+	Refs map[string]string `json:"refs,omitempty"`
+}
+
+// Announcement is what the projector publishes after each commit.
+type Announcement struct {
+	Projection string   `json:"projection"`
+	Area       string   `json:"area"`
+	Partition  int      `json:"partition"`
+	Position   int64    `json:"position"`
+	Changes    []Change `json:"changes"`
+}
+
+// Hub follows the announcement channel and fans changes out.
+type Hub struct {
+	rdb     redis.UniversalClient
+	channel string
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	nextID int
+	subs   map[int]*sub
+	wake   chan struct{} // closed and replaced on every announcement
+}
+
+type sub struct {
+	filter func(Change) bool
+	ch     chan Change
+}
+
+// NewHub returns a hub on channel (projector.ChannelName(namespace)).
+func NewHub(rdb redis.UniversalClient, channel string, log *slog.Logger) *Hub {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Hub{rdb: rdb, channel: channel, log: log, subs: map[int]*sub{}, wake: make(chan struct{})}
+}
+
+// Run follows the channel until ctx ends, resubscribing after errors.
+func (h *Hub) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		ps := h.rdb.Subscribe(ctx, h.channel)
+		if _, err := ps.Receive(ctx); err != nil {
+			ps.Close()
+			if ctx.Err() != nil {
+				break
+			}
+			h.log.Warn("live: subscribe", "channel", h.channel, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		h.follow(ctx, ps)
+		ps.Close()
+	}
+	return nil
+}
+
+func (h *Hub) follow(ctx context.Context, ps *redis.PubSub) {
+	ch := ps.Channel(redis.WithChannelSize(1000))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var a Announcement
+			if err := json.Unmarshal([]byte(m.Payload), &a); err != nil {
+				h.log.Warn("live: bad announcement", "err", err)
+				continue
+			}
+			h.publish(a)
+		}
+	}
+}
+
+// publish hands an announcement's changes to the subscribers it concerns
+// and wakes the waiters. A subscriber too slow to keep up loses the push
+// (its buffer is full) rather than slowing the others.
+func (h *Hub) publish(a Announcement) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range a.Changes {
+		for _, s := range h.subs {
+			if s.filter(c) {
+				select {
+				case s.ch <- c:
+				default:
+				}
+			}
+		}
+	}
+	close(h.wake)
+	h.wake = make(chan struct{})
+}
+
+// Subscribe returns the changes filter accepts, until ctx ends (then the
+// channel is closed and the subscription gone).
+func (h *Hub) Subscribe(ctx context.Context, filter func(Change) bool) <-chan Change {
+	s := &sub{filter: filter, ch: make(chan Change, 64)}
+	h.mu.Lock()
+	id := h.nextID
+	h.nextID++
+	h.subs[id] = s
+	h.mu.Unlock()
+	out := make(chan Change)
+	go func() {
+		defer close(out)
+		defer func() {
+			h.mu.Lock()
+			delete(h.subs, id)
+			h.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-s.ch:
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// Subscribers is the number of live subscriptions.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// Woken returns a channel closed at the next announcement.
+func (h *Hub) Woken() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.wake
+}
