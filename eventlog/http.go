@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -144,6 +145,17 @@ func (c *Client) ReadLog(ctx context.Context, after int64, limit int) ([]Event, 
 		return nil, err
 	}
 	return page.Events, nil
+}
+
+// Head has the contract of (*Log).Head over HTTP: the position of the last
+// committed event (0 for an empty log), read from the head of a page asked
+// for past any position. It fails like ReadLog.
+func (c *Client) Head(ctx context.Context) (int64, error) {
+	page, err := c.get(ctx, fmt.Sprintf("%s/events?after=%d&limit=1", c.BaseURL, int64(math.MaxInt64)))
+	if err != nil {
+		return 0, err
+	}
+	return page.Head, nil
 }
 
 // ReadStream has the contract of (*Log).ReadStream over HTTP.

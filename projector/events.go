@@ -1,0 +1,43 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+
+	"crm/eventlog"
+)
+
+// Events is the event history read model (table events): every event of
+// the four areas as recorded, for entity histories and the eventRecorded
+// subscription. Its changes name the event (kind Event, the event's id)
+// with Refs "area" and "streamId".
+type Events struct{}
+
+// Name implements Projection.
+func (Events) Name() string { return "events" }
+
+// Sources implements Projection.
+func (Events) Sources() []string {
+	return []string{AreaCustomers, AreaAppointments, AreaRelationships, AreaCampaigns}
+}
+
+// Migrations implements Projection.
+func (Events) Migrations() fs.FS { return migrationsOf("events") }
+
+// Tables implements Projection.
+func (Events) Tables() []string { return []string{"events"} }
+
+// Apply implements Projection. It fails when the event's data is not JSON
+// or on a database error.
+func (Events) Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error) {
+	_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.events (area, position, id, stream_id, version, type, data, occurred_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT (area, position) DO NOTHING`,
+		area, ev.Position, ev.ID, ev.StreamID, ev.Version, ev.Type, string(ev.Data), ev.RecordedAt)
+	if err != nil {
+		return nil, fmt.Errorf("events: %s %s: %w", ev.Type, ev.ID, err)
+	}
+	return []Change{{Kind: KindEvent, ID: ev.ID, Refs: refs("area", area, "streamId", ev.StreamID)}}, nil
+}

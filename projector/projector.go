@@ -1,0 +1,126 @@
+package projector
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/eventlog/consumer"
+	"crm/eventlog/pgmigrate"
+)
+
+// The areas that feed projections.
+const (
+	AreaCustomers     = "customers"
+	AreaAppointments  = "appointments"
+	AreaRelationships = "relationships"
+	AreaCampaigns     = "campaigns"
+)
+
+// Ref keys of Change.Refs.
+const (
+	RefCustomer    = "customerId"
+	RefSalesperson = "salespersonId"
+	RefCampaign    = "campaignId"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// migrationsOf returns the file system whose "migrations" directory holds
+// projection name's migrations.
+func migrationsOf(name string) fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations/"+name)
+	if err != nil {
+		panic(fmt.Sprintf("projector: migrations of %s: %v", name, err)) // embedded: cannot happen
+	}
+	return sub
+}
+
+// All returns every projection of the read side, in a fixed order.
+func All() []Projection {
+	return []Projection{Customers{}, Salespeople{}, Appointments{}, Campaigns{}, Events{}}
+}
+
+// ByName returns the projection of All named name, or false.
+func ByName(name string) (Projection, bool) {
+	for _, p := range All() {
+		if p.Name() == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// ConsumerName is the consumer name of projection name's consumers
+// ("read.<name>"), under which their checkpoints and dead letters are kept.
+func ConsumerName(name string) string { return "read." + name }
+
+// Migrate creates or updates, in schema of the read database, the consumer
+// framework's checkpoint tables and the tables of every projection in ps
+// (component "proj_<name>"). It is idempotent and safe from several
+// processes at once. It fails on an invalid schema name or a database error.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, ps ...Projection) error {
+	if err := consumer.Migrate(ctx, pool, schema); err != nil {
+		return fmt.Errorf("projector: migrate: %w", err)
+	}
+	for _, p := range ps {
+		if err := pgmigrate.Apply(ctx, pool, schema, "proj_"+p.Name(), p.Migrations()); err != nil {
+			return fmt.Errorf("projector: migrate %s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
+// decode unmarshals an event's data; a malformed event is an error, so the
+// consumer retries and then parks it rather than applying half of it.
+func decode[T any](data []byte, typ string) (T, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	return v, nil
+}
+
+// refs builds a Refs map from key/value pairs, leaving out empty values.
+func refs(kv ...string) map[string]string {
+	var m map[string]string
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]string, len(kv)/2)
+		}
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// nullIfEmpty maps "" to SQL NULL.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// deref maps a NULL text column to "".
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// nonNilStrings keeps text[] columns NOT NULL when an event carries no list.
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

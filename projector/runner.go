@@ -1,0 +1,282 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"crm/eventlog"
+	"crm/eventlog/consumer"
+	"crm/eventlog/pgmigrate"
+)
+
+// ChannelName is the Redis channel the projector announces changes on:
+// "<ns>:changes".
+func ChannelName(ns string) string { return ns + ":changes" }
+
+// Announcement is the JSON message published on ChannelName after each
+// committed apply transaction of one consumer (projection, area,
+// partition). Position is that partition's checkpoint after the commit: the
+// log position of the last event the transaction applied. Changes names
+// every row the transaction changed, once each, in the order first changed
+// (empty when its events changed nothing).
+type Announcement struct {
+	Projection string   `json:"projection"`
+	Area       string   `json:"area"`
+	Partition  int      `json:"partition"`
+	Position   int64    `json:"position"`
+	Changes    []Change `json:"changes"`
+}
+
+// Config configures a Runner. Zero values take the documented defaults.
+type Config struct {
+	// Pool is the read database.
+	Pool *pgxpool.Pool
+	// Schema holds the read models and checkpoints (default "read").
+	Schema string
+	// Redis carries the streams, leases and the changes channel.
+	Redis redis.UniversalClient
+	// Namespace prefixes every Redis key and channel (default "crm").
+	Namespace string
+	// Partitions of every area's log; must equal the relays' (default 8).
+	Partitions int
+	// Sources are the areas' logs, read when a partition catches up; every
+	// source area of every projection must be present.
+	Sources map[string]consumer.LogSource
+	// Projections to run (default All()).
+	Projections []Projection
+	// ConsumerID names this process among projector processes (default:
+	// the consumer framework's host-pid-random).
+	ConsumerID string
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Consumer, when set, adjusts each consumer's configuration before it
+	// is created (tests shorten leases and blocks). It must not change
+	// Name, Area, Handler or AfterCommit.
+	Consumer func(*consumer.Config)
+}
+
+func (c *Config) setDefaults() {
+	if c.Schema == "" {
+		c.Schema = "read"
+	}
+	if c.Namespace == "" {
+		c.Namespace = "crm"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.Projections == nil {
+		c.Projections = All()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem of the configuration (after defaults).
+func (c Config) Validate() error {
+	var errs []error
+	if c.Pool == nil {
+		errs = append(errs, errors.New("projector: Pool is required"))
+	}
+	if !pgmigrate.ValidIdent(c.Schema) {
+		errs = append(errs, fmt.Errorf("projector: invalid Schema %q", c.Schema))
+	}
+	if c.Redis == nil {
+		errs = append(errs, errors.New("projector: Redis is required"))
+	}
+	if len(c.Projections) == 0 {
+		errs = append(errs, errors.New("projector: no Projections"))
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Projections {
+		if seen[p.Name()] {
+			errs = append(errs, fmt.Errorf("projector: projection %q twice", p.Name()))
+		}
+		seen[p.Name()] = true
+		for _, a := range p.Sources() {
+			if c.Sources[a] == nil {
+				errs = append(errs, fmt.Errorf("projector: projection %s needs source %q", p.Name(), a))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Runner runs one consumer per (projection, source area), named
+// "read.<projection>", and announces their commits. Several Runners (in
+// several processes) may run against the same Redis and read database: the
+// consumers share the partitions.
+type Runner struct {
+	cfg       Config
+	log       *slog.Logger
+	consumers []*run
+
+	mu sync.Mutex
+	// pending holds the changes of applied, not yet announced events by
+	// partition and position: the handler stores them and AfterCommit
+	// takes them, because the hook gets the committed events only.
+	pending map[partKey]map[int64][]Change
+}
+
+// run is one consumer of the Runner.
+type run struct {
+	proj Projection
+	area string
+	c    *consumer.Consumer
+}
+
+// partKey is one partition of one consumer.
+type partKey struct {
+	proj, area string
+	partition  int
+}
+
+// New validates cfg and builds the consumers. It fails on an invalid
+// Config (of the Runner or of a consumer).
+func New(cfg Config) (*Runner, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, log: cfg.Logger, pending: map[partKey]map[int64][]Change{}}
+	for _, p := range cfg.Projections {
+		for _, area := range p.Sources() {
+			ru := &run{proj: p, area: area}
+			cc := consumer.Config{
+				Name: ConsumerName(p.Name()), Area: area, Namespace: cfg.Namespace, Partitions: cfg.Partitions,
+				Redis: cfg.Redis, Pool: cfg.Pool, Schema: cfg.Schema, Source: cfg.Sources[area],
+				ConsumerID: cfg.ConsumerID, Logger: cfg.Logger,
+			}
+			if cfg.Consumer != nil {
+				cfg.Consumer(&cc)
+			}
+			cc.Name, cc.Area = ConsumerName(p.Name()), area
+			cc.Handler = consumer.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
+				return r.handle(ctx, tx, ru, ev)
+			})
+			cc.AfterCommit = func(ctx context.Context, evs []eventlog.Event) { r.announce(ctx, ru, evs) }
+			c, err := consumer.New(cc)
+			if err != nil {
+				return nil, fmt.Errorf("projector: %s/%s: %w", p.Name(), area, err)
+			}
+			ru.c = c
+			r.consumers = append(r.consumers, ru)
+		}
+	}
+	if rc, ok := cfg.Redis.(*redis.Client); ok && rc.Options().PoolSize < len(r.consumers)*cfg.Partitions+2 {
+		r.log.Warn("projector: Redis pool smaller than consumers x partitions; blocking reads will queue",
+			"pool_size", rc.Options().PoolSize, "consumers", len(r.consumers), "partitions", cfg.Partitions)
+	}
+	return r, nil
+}
+
+// handle applies one event and keeps its changes for the announcement. An
+// attempt that is rolled back leaves its changes behind; the next attempt
+// overwrites them, and a parked event's are dropped at the next commit.
+func (r *Runner) handle(ctx context.Context, tx pgx.Tx, ru *run, ev eventlog.Event) error {
+	chs, err := ru.proj.Apply(ctx, tx, r.cfg.Schema, ev, ru.area)
+	if err != nil {
+		return err
+	}
+	k := partKey{ru.proj.Name(), ru.area, eventlog.Partition(ev.StreamID, r.cfg.Partitions)}
+	r.mu.Lock()
+	m := r.pending[k]
+	if m == nil {
+		m = map[int64][]Change{}
+		r.pending[k] = m
+	}
+	m[ev.Position] = chs
+	r.mu.Unlock()
+	return nil
+}
+
+// announce publishes the changes of one committed transaction. A lost
+// announcement delays a subscription push or a read-your-writes wait (which
+// also polls checkpoints) but loses no data, so failures are logged only.
+func (r *Runner) announce(ctx context.Context, ru *run, evs []eventlog.Event) {
+	a := Announcement{
+		Projection: ru.proj.Name(), Area: ru.area,
+		Partition: eventlog.Partition(evs[0].StreamID, r.cfg.Partitions),
+		Position:  evs[len(evs)-1].Position,
+		Changes:   []Change{},
+	}
+	seen := map[[2]string]int{}
+	r.mu.Lock()
+	m := r.pending[partKey{ru.proj.Name(), ru.area, a.Partition}]
+	for _, ev := range evs {
+		for _, ch := range m[ev.Position] {
+			key := [2]string{ch.Kind, ch.ID}
+			if i, ok := seen[key]; ok {
+				a.Changes[i] = ch // the last refs are the committed ones
+				continue
+			}
+			seen[key] = len(a.Changes)
+			a.Changes = append(a.Changes, ch)
+		}
+	}
+	// Everything at or below the checkpoint is committed or was parked (or
+	// rolled back and redone): none of it will be announced later.
+	for pos := range m {
+		if pos <= a.Position {
+			delete(m, pos)
+		}
+	}
+	r.mu.Unlock()
+	msg, err := json.Marshal(a)
+	if err != nil {
+		r.log.Error("projector: encode announcement", "projection", a.Projection, "area", a.Area, "err", err)
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.cfg.Redis.Publish(pctx, ChannelName(r.cfg.Namespace), msg).Err(); err != nil {
+		r.log.Warn("projector: announcement not published", "projection", a.Projection, "area", a.Area,
+			"partition", a.Partition, "position", a.Position, "err", err)
+	}
+}
+
+// Run runs every consumer until ctx is cancelled and returns nil after a
+// clean stop. If a consumer cannot start (its tables are not migrated) the
+// others are stopped and the error returned. It must be called once.
+func (r *Runner) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(r.consumers))
+	var wg sync.WaitGroup
+	for i, ru := range r.consumers {
+		wg.Go(func() {
+			if err := ru.c.Run(ctx); err != nil {
+				errs[i] = fmt.Errorf("projector: %s/%s: %w", ru.proj.Name(), ru.area, err)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ConsumerStats are one consumer's counters, for metrics.
+type ConsumerStats struct {
+	Projection string
+	Area       string
+	Stats      consumer.Stats
+}
+
+// Stats returns the counters of every consumer of this process.
+func (r *Runner) Stats() []ConsumerStats {
+	out := make([]ConsumerStats, 0, len(r.consumers))
+	for _, ru := range r.consumers {
+		out = append(out, ConsumerStats{Projection: ru.proj.Name(), Area: ru.area, Stats: ru.c.Stats()})
+	}
+	return out
+}
