@@ -86,8 +86,7 @@ func cmdProjector(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg // TODO(lead): start the projector.
-	return notBuilt("projector")
+	return runProjector(ctx, a, cfg)
 }
 
 func cmdMigrate(ctx context.Context, a *app, args []string) error {

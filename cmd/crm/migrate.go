@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"crm/projector"
 	"crm/services/kit"
 )
 
@@ -26,6 +27,9 @@ func migrations() []migration {
 			return kit.MigrateArea(ctx, pool, schema, own)
 		}})
 	}
+	ms = append(ms, migration{component: readComponent, apply: func(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+		return projector.Migrate(ctx, pool, schema, projector.All()...)
+	}})
 	return ms
 }
 
