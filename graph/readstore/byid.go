@@ -1,0 +1,150 @@
+package readstore
+
+import (
+	"context"
+	"fmt"
+
+	"crm/graph/model"
+)
+
+// The batch reads below take many ids and answer one entry per id, nil
+// where no visible row has that id; order follows ids. They back the
+// loaders, and serve single lookups (one id) as well.
+
+// CustomersByID returns the registered customers with these ids.
+func (s *Store) CustomersByID(ctx context.Context, ids []string) ([]*model.Customer, error) {
+	got, err := collect(ctx, s.db, scanCustomer,
+		`SELECT `+customerCols+` FROM `+s.customers+` WHERE registered AND id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("customers by id: %w", err)
+	}
+	return inOrder(ids, got, func(c *model.Customer) string { return c.ID }), nil
+}
+
+// SalespeopleByID returns the salespeople with these ids.
+func (s *Store) SalespeopleByID(ctx context.Context, ids []string) ([]*model.Salesperson, error) {
+	got, err := collect(ctx, s.db, scanSalesperson,
+		`SELECT `+salespersonCols+` FROM `+s.salespeople+` WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("salespeople by id: %w", err)
+	}
+	return inOrder(ids, got, func(p *model.Salesperson) string { return p.ID }), nil
+}
+
+// AppointmentsByID returns the registered appointments with these ids.
+func (s *Store) AppointmentsByID(ctx context.Context, ids []string) ([]*model.Appointment, error) {
+	got, err := collect(ctx, s.db, scanAppointment,
+		`SELECT `+appointmentCols+` FROM `+s.appointments+` WHERE registered AND id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("appointments by id: %w", err)
+	}
+	return inOrder(ids, got, func(a *model.Appointment) string { return a.ID }), nil
+}
+
+// CampaignsByID returns the campaigns with these ids.
+func (s *Store) CampaignsByID(ctx context.Context, ids []string) ([]*model.Campaign, error) {
+	got, err := collect(ctx, s.db, scanCampaign,
+		`SELECT `+campaignCols+` FROM `+s.campaigns+` WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns by id: %w", err)
+	}
+	return inOrder(ids, got, func(c *model.Campaign) string { return c.ID }), nil
+}
+
+// DealsByID returns the deals with these ids.
+func (s *Store) DealsByID(ctx context.Context, ids []string) ([]*model.Deal, error) {
+	got, err := collect(ctx, s.db, scanDeal, `SELECT `+dealCols+` FROM `+s.deals+` WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("deals by id: %w", err)
+	}
+	return inOrder(ids, got, func(d *model.Deal) string { return d.ID }), nil
+}
+
+// DealsByCustomer returns, per customer id, that customer's deals in
+// creation order (an empty list when none).
+func (s *Store) DealsByCustomer(ctx context.Context, customerIDs []string) ([][]*model.Deal, error) {
+	got, err := collect(ctx, s.db, scanDeal,
+		`SELECT `+dealCols+` FROM `+s.deals+` WHERE customer_id = ANY($1) ORDER BY seq, id`, customerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("deals by customer: %w", err)
+	}
+	return grouped(customerIDs, got, func(d *model.Deal) string { return d.CustomerID }), nil
+}
+
+// DealsByCampaign returns, per campaign id, its deals in creation order.
+func (s *Store) DealsByCampaign(ctx context.Context, campaignIDs []string) ([][]*model.Deal, error) {
+	got, err := collect(ctx, s.db, scanDeal,
+		`SELECT `+dealCols+` FROM `+s.deals+` WHERE campaign_id = ANY($1) ORDER BY seq, id`, campaignIDs)
+	if err != nil {
+		return nil, fmt.Errorf("deals by campaign: %w", err)
+	}
+	return grouped(campaignIDs, got, func(d *model.Deal) string {
+		if d.CampaignID == nil {
+			return ""
+		}
+		return *d.CampaignID
+	}), nil
+}
+
+// Salespeople lists salespeople, of one role when role is not nil, in
+// registration order.
+func (s *Store) Salespeople(ctx context.Context, role *model.SalespersonRole) ([]*model.Salesperson, error) {
+	var r *string
+	if role != nil {
+		v := string(*role)
+		r = &v
+	}
+	got, err := collect(ctx, s.db, scanSalesperson, `SELECT `+salespersonCols+` FROM `+s.salespeople+`
+		WHERE ($1::text IS NULL OR role = $1) ORDER BY seq, id`, r)
+	if err != nil {
+		return nil, fmt.Errorf("list salespeople: %w", err)
+	}
+	return nonNil(got), nil
+}
+
+// Campaigns lists campaigns, of one status when status is not nil, in
+// creation order.
+func (s *Store) Campaigns(ctx context.Context, status *model.CampaignStatus) ([]*model.Campaign, error) {
+	var st *string
+	if status != nil {
+		v := string(*status)
+		st = &v
+	}
+	got, err := collect(ctx, s.db, scanCampaign, `SELECT `+campaignCols+` FROM `+s.campaigns+`
+		WHERE ($1::text IS NULL OR status = $1) ORDER BY seq, id`, st)
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return nonNil(got), nil
+}
+
+func inOrder[T any](ids []string, got []*T, id func(*T) string) []*T {
+	byID := make(map[string]*T, len(got))
+	for _, v := range got {
+		byID[id(v)] = v
+	}
+	out := make([]*T, len(ids))
+	for i, k := range ids {
+		out[i] = byID[k]
+	}
+	return out
+}
+
+func grouped[T any](keys []string, got []*T, key func(*T) string) [][]*T {
+	by := make(map[string][]*T, len(keys))
+	for _, v := range got {
+		by[key(v)] = append(by[key(v)], v)
+	}
+	out := make([][]*T, len(keys))
+	for i, k := range keys {
+		out[i] = nonNil(by[k])
+	}
+	return out
+}
+
+func nonNil[T any](s []*T) []*T {
+	if s == nil {
+		return []*T{}
+	}
+	return s
+}
