@@ -7,7 +7,7 @@ SETUP = bash scripts/setup.sh
 # Go sources gofmt checks: all but testdata, node_modules and hidden dirs.
 GO_FILES = $$(find . -name '*.go' -not -path '*/.*/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')
 
-.PHONY: run test bench generate lint build setup
+.PHONY: run test bench generate check-generate lint build setup
 
 # TODO(lead): seed once `crm dev` answers (crm seed), and print the GraphiQL URL.
 run: build
@@ -19,6 +19,7 @@ test:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $(GO_FILES) </dev/null); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) run ./scripts/archcheck
+	@$(MAKE) --no-print-directory check-generate
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 bench:
@@ -31,6 +32,11 @@ bench:
 
 generate:
 	$(GO) generate ./...
+
+# Generated code is committed: regenerating must change nothing.
+check-generate:
+	$(GO) generate ./...
+	@git diff --exit-code --stat -- graph gqlgen.yml || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
 lint:
 	@out=$$(gofmt -l $(GO_FILES) </dev/null); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
