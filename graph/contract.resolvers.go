@@ -8,8 +8,11 @@ package graph
 import (
 	"context"
 	"crm/graph/generated"
+	"crm/graph/live"
 	"crm/graph/model"
 	"crm/graph/readstore"
+	"crm/projector"
+	"strings"
 )
 
 func (r *appointmentResolver) Customer(ctx context.Context, obj *model.Appointment) (*model.Customer, error) {
@@ -80,75 +83,75 @@ func (r *dealResolver) SalesRep(ctx context.Context, obj *model.Deal) (*model.Sa
 }
 
 func (r *mutationResolver) RegisterCustomer(ctx context.Context, input model.RegisterCustomerInput) (*model.Customer, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "customers", "register-customer", "customers", input, r.Store.CustomersByID)
 }
 
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, input model.UpdateCustomerInput) (*model.Customer, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "customers", "update-customer", "customers", input, r.Store.CustomersByID)
 }
 
 func (r *mutationResolver) ArchiveCustomer(ctx context.Context, input model.ArchiveCustomerInput) (*model.Customer, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "customers", "archive-customer", "customers", input, r.Store.CustomersByID)
 }
 
 func (r *mutationResolver) RegisterSalesperson(ctx context.Context, input model.RegisterSalespersonInput) (*model.Salesperson, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "relationships", "register-salesperson", "salespeople", input, r.Store.SalespeopleByID)
 }
 
 func (r *mutationResolver) AssignAccountTeam(ctx context.Context, input model.AssignAccountTeamInput) (*model.Customer, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "relationships", "assign-account-team", "customers", input, r.Store.CustomersByID)
 }
 
 func (r *mutationResolver) RecordInterest(ctx context.Context, input model.RecordInterestInput) (*model.Customer, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "relationships", "record-interest", "customers", input, r.Store.CustomersByID)
 }
 
 func (r *mutationResolver) RemoveInterest(ctx context.Context, input model.RemoveInterestInput) (*model.Customer, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "relationships", "remove-interest", "customers", input, r.Store.CustomersByID)
 }
 
 func (r *mutationResolver) ScheduleAppointment(ctx context.Context, input model.ScheduleAppointmentInput) (*model.Appointment, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "appointments", "schedule-appointment", "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) RescheduleAppointment(ctx context.Context, input model.RescheduleAppointmentInput) (*model.Appointment, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "appointments", "reschedule-appointment", "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CancelAppointment(ctx context.Context, input model.CancelAppointmentInput) (*model.Appointment, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "appointments", "cancel-appointment", "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CompleteAppointment(ctx context.Context, input model.CompleteAppointmentInput) (*model.Appointment, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "appointments", "complete-appointment", "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CreateCampaign(ctx context.Context, input model.CreateCampaignInput) (*model.Campaign, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "create-campaign", "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) LaunchCampaign(ctx context.Context, input model.LaunchCampaignInput) (*model.Campaign, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "launch-campaign", "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) EndCampaign(ctx context.Context, input model.EndCampaignInput) (*model.Campaign, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "end-campaign", "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) AddOffer(ctx context.Context, input model.AddOfferInput) (*model.Campaign, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "add-offer", "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) OpenDeal(ctx context.Context, input model.OpenDealInput) (*model.Deal, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "open-deal", "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *mutationResolver) WinDeal(ctx context.Context, input model.WinDealInput) (*model.Deal, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "win-deal", "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *mutationResolver) LoseDeal(ctx context.Context, input model.LoseDealInput) (*model.Deal, error) {
-	return nil, errNotImplemented
+	return mutate(ctx, r.Resolver, "campaigns", "lose-deal", "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
@@ -192,7 +195,7 @@ func (r *queryResolver) Deal(ctx context.Context, id string) (*model.Deal, error
 }
 
 func (r *queryResolver) Projections(ctx context.Context) ([]*model.ProjectionStatus, error) {
-	return nil, errNotImplemented
+	return r.projections(ctx)
 }
 
 func (r *salespersonResolver) Manager(ctx context.Context, obj *model.Salesperson) (*model.Salesperson, error) {
@@ -204,19 +207,31 @@ func (r *salespersonResolver) Customers(ctx context.Context, obj *model.Salesper
 }
 
 func (r *subscriptionResolver) CustomerChanged(ctx context.Context, id *string) (<-chan *model.Customer, error) {
-	return nil, errNotImplemented
+	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
+		return c.Kind == projector.KindCustomer && (id == nil || c.ID == *id)
+	}, r.Store.CustomersByID)
 }
 
 func (r *subscriptionResolver) AppointmentChanged(ctx context.Context, customerID *string, salespersonID *string) (<-chan *model.Appointment, error) {
-	return nil, errNotImplemented
+	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
+		return c.Kind == projector.KindAppointment && ref(c, projector.RefCustomer, customerID) && ref(c, projector.RefSalesperson, salespersonID)
+	}, r.Store.AppointmentsByID)
 }
 
 func (r *subscriptionResolver) DealChanged(ctx context.Context, customerID *string, campaignID *string) (<-chan *model.Deal, error) {
-	return nil, errNotImplemented
+	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
+		return c.Kind == projector.KindDeal && ref(c, projector.RefCustomer, customerID) && ref(c, projector.RefCampaign, campaignID)
+	}, r.Store.DealsByID)
 }
 
 func (r *subscriptionResolver) EventRecorded(ctx context.Context, areas []model.Area) (<-chan *model.Event, error) {
-	return nil, errNotImplemented
+	wanted := map[string]bool{}
+	for _, a := range areas {
+		wanted[strings.ToLower(string(a))] = true
+	}
+	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
+		return c.Kind == projector.KindEvent && (len(wanted) == 0 || wanted[c.Refs["area"]])
+	}, r.eventByID)
 }
 
 func (r *Resolver) Appointment() generated.AppointmentResolver { return &appointmentResolver{r} }

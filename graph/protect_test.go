@@ -24,15 +24,13 @@ func TestErrorCodes(t *testing.T) {
 		{`{ customers(filter: {status: GONE}) { totalCount } }`, "GRAPHQL_VALIDATION_FAILED", ""},
 		{`{ customers { nope } }`, "GRAPHQL_VALIDATION_FAILED", ""},
 		{`{ customers {`, "GRAPHQL_PARSE_FAILED", ""},
-		{`{ projections { name } }`, "INTERNAL", ""},
-		{`mutation { registerCustomer(input: {name: "a", email: "a@b.c"}) { id } }`, "INTERNAL", ""},
+		// This gateway runs without services or projector: nothing to reach.
+		{`{ projections { name } }`, "UNAVAILABLE", ""},
+		{`mutation { registerCustomer(input: {name: "a", email: "a@b.c"}) { id } }`, "UNAVAILABLE", ""},
 		{`mutation { openDeal(input: {customerId: "cus_x", product: "p", value: {amount: "1e5", currencyCode: "EUR"}}) { id } }`, "BAD_USER_INPUT", ""},
 	} {
 		r := e.post(c.query, nil)
-		got := wantError(t, r, c.code, c.field)
-		if c.code == "INTERNAL" && got.Message != "not implemented yet" {
-			t.Errorf("%s: message %q", c.query, got.Message)
-		}
+		wantError(t, r, c.code, c.field)
 	}
 
 	// An internal failure shows no internal text.

@@ -9,10 +9,6 @@ import (
 	"crm/graph/readstore"
 )
 
-// errNotImplemented answers the operations the lead wires later
-// (mutations, subscriptions, projections): never fake data.
-var errNotImplemented = errcode.New(errcode.Internal, "not implemented yet")
-
 // loaders returns the response's loaders. Without any in ctx (a caller that
 // bypassed the handler's middleware) it makes a fresh set: correct, only
 // not batched across fields.

@@ -1,9 +1,13 @@
 package graph
 
 import (
+	"context"
 	"time"
 
+	"crm/graph/live"
 	"crm/graph/readstore"
+	"crm/graph/svc"
+	"crm/projector"
 )
 
 // Resolver is the root of the gateway's resolvers: what they share. Query
@@ -14,4 +18,18 @@ type Resolver struct {
 	Store *readstore.Store
 	// LoaderWait is how long loaders collect keys; 0 means the default.
 	LoaderWait time.Duration
+
+	// Commands sends mutations to the area services.
+	Commands *svc.Client
+	// Applied waits until projection has applied area's log up to
+	// position for one partition (the read-your-writes wait).
+	Applied func(ctx context.Context, projection, area string, partition int, position int64) error
+	// Partitions of the areas' logs (default 8).
+	Partitions int
+	// ConsistencyTimeout bounds the read-your-writes wait (default 5s).
+	ConsistencyTimeout time.Duration
+	// Hub delivers the projector's changes to subscriptions.
+	Hub *live.Hub
+	// Status reports the projections (the projections query).
+	Status func(ctx context.Context) ([]projector.ProjectionStatus, error)
 }

@@ -1,0 +1,136 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"crm/eventlog"
+	"crm/eventlog/errcode"
+	"crm/graph/live"
+	"crm/graph/model"
+	"crm/graph/svc"
+	"crm/services/kit"
+)
+
+// errNoWriteSide is answered when the gateway runs without services.
+var errNoWriteSide = errcode.New(errcode.Unavailable, "the write services are not configured")
+
+// command sends a mutation to an area service, then waits until
+// projection has applied what it recorded for its entity (read-your-writes),
+// and returns the entity's id. The wait is bounded: CONSISTENCY_TIMEOUT
+// says the write is durable and a retry with the same idempotencyKey is
+// safe (it records nothing new and answers the same entity).
+func (r *Resolver) command(ctx context.Context, area, name, projection string, input any) (string, error) {
+	if r.Commands == nil || r.Applied == nil {
+		return "", errNoWriteSide
+	}
+	res, err := r.Commands.Command(ctx, area, name, input, svc.Meta{CorrelationID: correlationID(ctx)})
+	if err != nil {
+		return "", err
+	}
+	if pos := primaryPosition(res); pos > 0 {
+		timeout := r.ConsistencyTimeout
+		if timeout == 0 {
+			timeout = 5 * time.Second
+		}
+		partitions := r.Partitions
+		if partitions == 0 {
+			partitions = 8
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := r.Applied(wctx, projection, res.Area, eventlog.Partition(res.StreamID, partitions), pos)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return "", errcode.Wrap(errcode.ConsistencyTimeout, err,
+					"the change is recorded but not yet visible; retry with the same idempotencyKey to get it")
+			}
+			return "", errcode.Wrap(errcode.Unavailable, err, "the read side is unavailable")
+		}
+	}
+	return res.StreamID, nil
+}
+
+// primaryPosition is the position of the last event recorded for the
+// command's entity (0 when it recorded nothing).
+func primaryPosition(res kit.Result) int64 {
+	var pos int64
+	for _, e := range res.Events {
+		if e.StreamID == res.StreamID && e.Position > pos {
+			pos = e.Position
+		}
+	}
+	return pos
+}
+
+type correlationKey struct{}
+
+// WithCorrelationID carries the request's correlation id to the commands.
+func WithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+func correlationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}
+
+// fresh reads one entity straight from the store (not through the
+// response's loaders, which may hold the row as it was before the write).
+func fresh[T any](ctx context.Context, id string, byID func(context.Context, []string) ([]*T, error)) (*T, error) {
+	got, err := byID(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(got) == 0 || got[0] == nil {
+		return nil, errcode.New(errcode.NotFound, "%s is not visible", id)
+	}
+	return got[0], nil
+}
+
+// mutate runs a command and answers its entity as the read side has it.
+func mutate[T any](ctx context.Context, r *Resolver, area, name, projection string, input any,
+	byID func(context.Context, []string) ([]*T, error)) (*T, error) {
+	id, err := r.command(ctx, area, name, projection, input)
+	if err != nil {
+		return nil, err
+	}
+	return fresh(ctx, id, byID)
+}
+
+// subscribe turns the changes filter accepts into a stream of entities
+// read as committed. The channel closes when ctx ends.
+func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change) bool,
+	byID func(context.Context, []string) ([]*T, error)) (<-chan *T, error) {
+	if r.Hub == nil {
+		return nil, errcode.New(errcode.Unavailable, "subscriptions are not available")
+	}
+	changes := r.Hub.Subscribe(ctx, filter)
+	out := make(chan *T, 1)
+	go func() {
+		defer close(out)
+		for c := range changes {
+			got, err := byID(ctx, []string{c.ID})
+			if err != nil || len(got) == 0 || got[0] == nil {
+				continue
+			}
+			select {
+			case out <- got[0]:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// ref reports whether a change's ref matches an optional filter.
+func ref(c live.Change, key string, want *string) bool {
+	return want == nil || c.Refs[key] == *want
+}
+
+func (r *Resolver) eventByID(ctx context.Context, ids []string) ([]*model.Event, error) {
+	e, err := r.Store.EventByID(ctx, ids[0])
+	return []*model.Event{e}, err
+}
