@@ -49,6 +49,10 @@ type Config struct {
 	APQCacheSize int
 	// QueryCacheSize is the number of parsed documents kept; default 1000.
 	QueryCacheSize int
+	// Transports are tried before GET and POST (the first that supports
+	// a request serves it): the WebSocket transport goes here, since an
+	// upgrade is a GET.
+	Transports []graphql.Transport
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +99,9 @@ func NewServer(cfg Config) (*handler.Server, error) {
 	}
 	r := cfg.Resolver
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	for _, t := range cfg.Transports {
+		srv.AddTransport(t)
+	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))

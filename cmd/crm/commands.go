@@ -29,8 +29,7 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg // TODO(lead): migrate, then start services, relays, projector and gateway.
-	return notBuilt("dev")
+	return runDev(ctx, a, cfg)
 }
 
 func cmdGateway(ctx context.Context, a *app, args []string) error {
@@ -48,8 +47,7 @@ func cmdGateway(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg // TODO(lead): start the gateway.
-	return notBuilt("gateway")
+	return runGateway(ctx, a, cfg)
 }
 
 func cmdService(ctx context.Context, a *app, args []string) error {

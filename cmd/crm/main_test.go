@@ -105,7 +105,8 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{nil, []string{"bogus"}, 2, "unknown subcommand"},
 		{nil, []string{"dev", "--nope"}, 2, "-nope"},
 		{nil, []string{"projections", "rebuild"}, 2, "NAME"},
-		{nil, []string{"dev"}, 1, "not built yet"},
+		{[]string{"CRM_DATABASE_URL=postgres://postgres@127.0.0.1:1/crm?sslmode=disable"}, []string{"dev"}, 1, "connect"},
+		{[]string{"CRM_DATABASE_URL=postgres://postgres@127.0.0.1:1/crm?sslmode=disable"}, []string{"gateway"}, 1, "connect"},
 	}
 	for _, tc := range cases {
 		code, _, stderr := crm(t, tc.env, tc.args...)

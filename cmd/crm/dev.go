@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/eventlog"
+	"crm/eventlog/consumer"
+	"crm/graph/svc"
+	"crm/projector"
+	"crm/services/kit"
+)
+
+// lazySource reads an area's log once the area is open: areas are opened
+// one after another, but each one's consumers need the others' logs.
+type lazySource struct {
+	mu  sync.Mutex
+	log *eventlog.Log
+}
+
+func (s *lazySource) set(l *eventlog.Log) {
+	s.mu.Lock()
+	s.log = l
+	s.mu.Unlock()
+}
+
+func (s *lazySource) get() (*eventlog.Log, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return nil, errors.New("area not open yet")
+	}
+	return s.log, nil
+}
+
+func (s *lazySource) ReadLog(ctx context.Context, after int64, limit int) ([]eventlog.Event, error) {
+	l, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	return l.ReadLog(ctx, after, limit)
+}
+
+func (s *lazySource) Head(ctx context.Context) (int64, error) {
+	l, err := s.get()
+	if err != nil {
+		return 0, err
+	}
+	return l.Head(ctx)
+}
+
+// runDev runs everything in one process: the four areas with their relays
+// and consumers, the projector and the gateway. Migrations are applied at
+// start; only the gateway listens, the services are reached in-process.
+func runDev(ctx context.Context, a *app, cfg Config) error {
+	pools := map[string]*pgxpool.Pool{}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	pool := func(component string) (*pgxpool.Pool, error) {
+		u := cfg.DatabaseURLs[component]
+		if p, ok := pools[u]; ok {
+			return p, nil
+		}
+		p, err := openPool(ctx, u, 40)
+		if err != nil {
+			return nil, fmt.Errorf("dev: %s: %w", component, err)
+		}
+		pools[u] = p
+		return p, nil
+	}
+	rdb, err := openRedis(ctx, cfg.RedisURL, 400)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer rdb.Close()
+
+	lazy := map[string]*lazySource{}
+	sources := map[string]consumer.LogSource{}
+	heads := map[string]projector.HeadReader{}
+	for _, area := range areas {
+		lazy[area] = &lazySource{}
+		sources[area], heads[area] = lazy[area], lazy[area]
+	}
+	var runners []func(context.Context) error
+	transport := svc.HandlerTransport{}
+	urls := map[string]string{}
+	for _, area := range areas {
+		p, err := pool(area)
+		if err != nil {
+			return err
+		}
+		ar, err := areaDefs[area].open(ctx, kit.AreaConfig{Pool: p, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger})
+		if err != nil {
+			return fmt.Errorf("dev: %s: %w", area, err)
+		}
+		defer ar.Log.Close()
+		lazy[area].set(ar.Log)
+		transport[area] = ar.Handler
+		urls[area] = "http://" + area
+		runners = append(runners, ar.Run)
+	}
+	readPool, err := pool(readComponent)
+	if err != nil {
+		return err
+	}
+	if err := projector.Migrate(ctx, readPool, readComponent, projector.All()...); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	proj, err := projector.New(projector.Config{Pool: readPool, Schema: readComponent, Redis: rdb, Namespace: cfg.Namespace,
+		Sources: sources, Projections: projector.All(), Logger: a.logger})
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	runners = append(runners, proj.Run)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(runners)+1)
+	for _, run := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	err = serveGateway(ctx, a, cfg, gatewayParts{readPool: readPool, rdb: rdb, urls: urls,
+		client: &http.Client{Transport: transport}, heads: heads})
+	cancel()
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		err = errors.Join(err, e)
+	}
+	return err
+}

@@ -1,0 +1,165 @@
+// Package gateway assembles the GraphQL gateway: the read store, the
+// service client, the read-your-writes wait, the subscription hub, the
+// WebSocket transport and the HTTP endpoints.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"crm/eventlog/consumer"
+	"crm/graph"
+	"crm/graph/live"
+	"crm/graph/readstore"
+	"crm/graph/server"
+	"crm/graph/svc"
+	"crm/projector"
+)
+
+// Config configures a gateway.
+type Config struct {
+	ReadPool  *pgxpool.Pool // the read database
+	Schema    string        // the read models' schema (default "read")
+	Redis     redis.UniversalClient
+	Namespace string
+	// ServiceURLs are the area services' base URLs; HTTPClient (optional)
+	// reaches them (crm dev passes an in-process transport).
+	ServiceURLs map[string]string
+	HTTPClient  *http.Client
+	// Heads read each area's log head, for the projections' lag.
+	Heads map[string]projector.HeadReader
+	// AllowedOrigins are the host patterns (coder/websocket syntax, e.g.
+	// "localhost:*") whose pages may open subscriptions; same-origin is
+	// always allowed.
+	AllowedOrigins []string
+	// Introspection enables __schema (GraphiQL needs it); default on.
+	DisableIntrospection bool
+	// ConsistencyTimeout bounds a mutation's read-your-writes wait.
+	ConsistencyTimeout time.Duration
+	Logger             *slog.Logger
+}
+
+// Gateway is an assembled gateway.
+type Gateway struct {
+	Handler http.Handler
+	Hub     *live.Hub
+}
+
+// New assembles a gateway; Run must run for subscriptions to be pushed.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Schema == "" {
+		cfg.Schema = "read"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ReadPool == nil || cfg.Redis == nil {
+		return nil, errors.New("gateway: ReadPool and Redis are required")
+	}
+	store, err := readstore.New(readstore.Config{DB: cfg.ReadPool, Schema: cfg.Schema})
+	if err != nil {
+		return nil, err
+	}
+	hub := live.NewHub(cfg.Redis, projector.ChannelName(cfg.Namespace), cfg.Logger)
+	res := &graph.Resolver{
+		Store:              store,
+		Commands:           svc.New(cfg.ServiceURLs, cfg.HTTPClient),
+		ConsistencyTimeout: cfg.ConsistencyTimeout,
+		Hub:                hub,
+		Applied: func(ctx context.Context, projection, area string, partition int, position int64) error {
+			w := consumer.Waiter{Pool: cfg.ReadPool, Schema: cfg.Schema, Name: projector.ConsumerName(projection),
+				Area: area, Redis: cfg.Redis, Namespace: cfg.Namespace}
+			return w.Wait(ctx, partition, position)
+		},
+		Status: func(ctx context.Context) ([]projector.ProjectionStatus, error) {
+			return projector.Status(ctx, cfg.ReadPool, cfg.Schema, projector.StatusOptions{Heads: cfg.Heads}, projector.All()...)
+		},
+	}
+	ws := transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+			OriginPatterns: cfg.AllowedOrigins}},
+		KeepAlivePingInterval: 15 * time.Second, // legacy graphql-ws
+		PingPongInterval:      15 * time.Second, // graphql-transport-ws
+		InitTimeout:           10 * time.Second,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			// No authentication yet: the payload is accepted as is. A
+			// correlation id in it tags the connection's operations.
+			if id := p.GetString("correlationId"); id != "" {
+				ctx = graph.WithCorrelationID(ctx, id)
+			}
+			return ctx, nil, nil
+		},
+	}
+	srv, err := graph.NewServer(graph.Config{Resolver: res, Logger: cfg.Logger, Introspection: !cfg.DisableIntrospection,
+		Transports: []graphql.Transport{ws}})
+	if err != nil {
+		return nil, err
+	}
+	gql := graph.LimitBody(correlate(srv), 1<<20)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crm_subscriptions",
+		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers()) }))
+	reg.MustRegister(&lagCollector{status: res.Status})
+	h := server.New(server.Config{GraphQL: gql, Registry: reg, Ready: func(ctx context.Context) error {
+		if err := cfg.ReadPool.Ping(ctx); err != nil {
+			return errors.New("read database: " + err.Error())
+		}
+		if err := cfg.Redis.Ping(ctx).Err(); err != nil {
+			return errors.New("redis: " + err.Error())
+		}
+		return nil
+	}})
+	return &Gateway{Handler: h, Hub: hub}, nil
+}
+
+// Run follows the projector's announcements until ctx ends.
+func (g *Gateway) Run(ctx context.Context) error { return g.Hub.Run(ctx) }
+
+// correlate gives each request a correlation id (the client's
+// X-Correlation-Id, or a new one), carried to the commands it sends.
+func correlate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Correlation-Id")
+		if id == "" || len(id) > 200 {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Correlation-Id", id)
+		next.ServeHTTP(w, r.WithContext(graph.WithCorrelationID(r.Context(), id)))
+	})
+}
+
+// lagCollector exports each projection's lag and dead letters at scrape.
+type lagCollector struct {
+	status func(ctx context.Context) ([]projector.ProjectionStatus, error)
+}
+
+var (
+	lagDesc  = prometheus.NewDesc("crm_projection_lag_events", "Events appended but not yet applied, per projection.", []string{"projection"}, nil)
+	deadDesc = prometheus.NewDesc("crm_projection_dead_letters", "Events parked as dead letters, per projection.", []string{"projection"}, nil)
+)
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc; ch <- deadDesc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.status(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range st {
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(s.Lag), s.Name)
+		ch <- prometheus.MustNewConstMetric(deadDesc, prometheus.GaugeValue, float64(s.DeadLettered), s.Name)
+	}
+}
