@@ -9,10 +9,9 @@ GO_FILES = $$(find . -name '*.go' -not -path '*/.*/*' -not -path '*/node_modules
 
 .PHONY: run test bench generate check-generate lint build setup
 
-# TODO(lead): seed once `crm dev` answers (crm seed), and print the GraphiQL URL.
 run: build
 	$(SETUP) run
-	./bin/crm dev
+	bash scripts/run.sh
 
 test:
 	$(SETUP) test

@@ -147,6 +147,5 @@ func cmdSeed(ctx context.Context, a *app, args []string) error {
 	if err := validateHTTPURL(endpoint); err != nil {
 		return usagef("seed: --url: %v", err)
 	}
-	_ = endpoint // TODO(lead): seed through the gateway.
-	return notBuilt("seed")
+	return runSeed(ctx, a, endpoint)
 }
