@@ -7,8 +7,17 @@ addr="${CRM_HTTP_ADDR:-127.0.0.1:8080}"
 ./bin/crm dev &
 dev=$!
 trap 'kill -INT "$dev" 2>/dev/null; wait "$dev"' INT TERM
+# Ready when /readyz answers 200 (plain bash: no curl needed).
+ready() {
+	local line
+	{ exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null || return 1
+	printf 'GET /readyz HTTP/1.0\r\nHost: %s\r\n\r\n' "$addr" >&3
+	IFS= read -r line <&3 || true
+	exec 3<&- 3>&-
+	[[ "$line" == *" 200"* ]]
+}
 for _ in $(seq 1 300); do
-	if curl -fsS "http://$addr/readyz" >/dev/null 2>&1; then break; fi
+	if ready; then break; fi
 	if ! kill -0 "$dev" 2>/dev/null; then wait "$dev"; exit 1; fi
 	sleep 0.2
 done
