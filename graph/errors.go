@@ -14,7 +14,8 @@ import (
 
 // errorPresenter translates errors once, at the edge: a coded error
 // (crm/eventlog/errcode) shows its client-safe message with
-// extensions.code, and extensions.field for BAD_USER_INPUT. gqlgen's own
+// extensions.code, and extensions.field when it names the offending input
+// (BAD_USER_INPUT; CONFLICT on expectedVersion or a taken email). gqlgen's own
 // errors (parse, validation, complexity) keep their codes. Anything else
 // is INTERNAL "internal error" for the client and logged, with its path,
 // for the operator.
@@ -31,7 +32,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			out.Message = coded.Message
 			out.Extensions = map[string]any{"code": string(coded.Code)}
-			if coded.Code == errcode.BadUserInput && coded.Field != "" {
+			if coded.Field != "" {
 				out.Extensions["field"] = coded.Field
 			}
 			return out

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"crm/eventlog/testenv"
+)
+
+// system is `crm dev` running in this test process (run on port 0).
+type system struct {
+	url  string // http://127.0.0.1:PORT
+	stop func()
+}
+
+// startDev runs `crm dev` on a fresh database and Redis namespace.
+func startDev(t *testing.T) *system {
+	t.Helper()
+	dbURL := testenv.Database(t)
+	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := envFunc("CRM_DATABASE_URL="+dbURL, "CRM_NAMESPACE="+ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL="+testenv.RedisURL())
+	var stderr bytes.Buffer
+	go func() { done <- run(ctx, []string{"dev"}, env, pw, &lockedWriter{w: &stderr}); pw.Close() }()
+	url := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "GraphiQL: "); ok {
+				url <- strings.TrimSuffix(u, "/")
+			}
+		}
+	}()
+	s := &system{}
+	select {
+	case s.url = <-url:
+	case err := <-done:
+		t.Fatalf("crm dev stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("crm dev did not start")
+	}
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("crm dev stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+type gqlResponse struct {
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func (s *system) gql(t *testing.T, query string, vars map[string]any) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	resp, err := http.Post(s.url+"/graphql", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r gqlResponse
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r gqlResponse) ok(t *testing.T, field string, into any) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("%s: errors %+v", field, r.Errors)
+	}
+	if err := json.Unmarshal(r.Data[field], into); err != nil {
+		t.Fatalf("%s: %v (%s)", field, err, r.Data[field])
+	}
+}
+
+func (r gqlResponse) code(t *testing.T, code, field string) {
+	t.Helper()
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != code || (field != "" && r.Errors[0].Extensions["field"] != field) {
+		t.Fatalf("errors %+v, want %s on %q", r.Errors, code, field)
+	}
+}
+
+// wsClient speaks graphql-transport-ws (or, with legacy, graphql-ws).
+type wsClient struct {
+	c      *websocket.Conn
+	legacy bool
+}
+
+func dialWS(t *testing.T, s *system, legacy bool) *wsClient {
+	t.Helper()
+	proto := "graphql-transport-ws"
+	if legacy {
+		proto = "graphql-ws"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/graphql", &websocket.DialOptions{Subprotocols: []string{proto}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	w := &wsClient{c: c, legacy: legacy}
+	w.send(t, map[string]any{"type": "connection_init", "payload": map[string]any{"correlationId": "ws-test"}})
+	if m := w.read(t); m["type"] != "connection_ack" {
+		t.Fatalf("init answered %v", m)
+	}
+	return w
+}
+
+func (w *wsClient) send(t *testing.T, m map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(m)
+	if err := w.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *wsClient) read(t *testing.T) map[string]any {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		_, b, err := w.c.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("websocket read: %v", err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		if m["type"] == "ka" || m["type"] == "ping" || m["type"] == "pong" {
+			continue
+		}
+		return m
+	}
+}
+
+func (w *wsClient) subscribe(t *testing.T, id, query string) {
+	t.Helper()
+	typ := "subscribe"
+	if w.legacy {
+		typ = "start"
+	}
+	w.send(t, map[string]any{"id": id, "type": typ, "payload": map[string]any{"query": query}})
+}
+
+// next returns the data of the next push.
+func (w *wsClient) next(t *testing.T) map[string]any {
+	t.Helper()
+	m := w.read(t)
+	want := "next"
+	if w.legacy {
+		want = "data"
+	}
+	if m["type"] != want {
+		t.Fatalf("got %v, want a %s message", m, want)
+	}
+	return m["payload"].(map[string]any)["data"].(map[string]any)
+}
+
+const customerFields = `id name email status version salesRep { name } interests upcomingAppointmentCount nextAppointment { id } openDealCount`
+
+// The whole system in one process: each mutation, then the query showing
+// its effect, then the subscription push it caused, over both WebSocket
+// subprotocols; read-your-writes on every answer; bad input refused with
+// its code.
+func TestDevEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and Redis")
+	}
+	t.Parallel()
+	s := startDev(t)
+
+	var rep, other struct{ ID string }
+	s.gql(t, `mutation($i: RegisterSalespersonInput!) { registerSalesperson(input: $i) { id } }`,
+		map[string]any{"i": map[string]any{"name": "Grace", "email": "grace@example.com", "role": "SALES_REP"}}).ok(t, "registerSalesperson", &rep)
+	var cus struct {
+		ID      string
+		Name    string
+		Version int
+	}
+	s.gql(t, `mutation($i: RegisterCustomerInput!) { registerCustomer(input: $i) { id name version } }`,
+		map[string]any{"i": map[string]any{"name": "Ada", "email": "ada@example.com", "idempotencyKey": "k1"}}).ok(t, "registerCustomer", &cus)
+	s.gql(t, `mutation($i: RegisterCustomerInput!) { registerCustomer(input: $i) { id } }`,
+		map[string]any{"i": map[string]any{"name": "Bob", "email": "bob@example.com"}}).ok(t, "registerCustomer", &other)
+	var again struct{ ID string }
+	s.gql(t, `mutation($i: RegisterCustomerInput!) { registerCustomer(input: $i) { id } }`,
+		map[string]any{"i": map[string]any{"name": "Ada", "email": "ada@example.com", "idempotencyKey": "k1"}}).ok(t, "registerCustomer", &again)
+	if again.ID != cus.ID {
+		t.Fatalf("retry with the same key answered %s, first %s", again.ID, cus.ID)
+	}
+
+	modern, legacy := dialWS(t, s, false), dialWS(t, s, true)
+	sub := fmt.Sprintf(`subscription { customerChanged(id: %q) { %s } }`, cus.ID, customerFields)
+	modern.subscribe(t, "1", sub)
+	legacy.subscribe(t, "1", sub)
+	otherSub := dialWS(t, s, false)
+	otherSub.subscribe(t, "x", fmt.Sprintf(`subscription { customerChanged(id: %q) { id } }`, other.ID))
+
+	from := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Hour)
+	steps := []struct {
+		name, query string
+		input       map[string]any
+		check       func(c map[string]any) bool
+	}{
+		{"updateCustomer", `mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { id } }`,
+			map[string]any{"id": cus.ID, "name": "Ada Lovelace", "expectedVersion": 1},
+			func(c map[string]any) bool { return c["name"] == "Ada Lovelace" }},
+		{"assignAccountTeam", `mutation($i: AssignAccountTeamInput!) { assignAccountTeam(input: $i) { id } }`,
+			map[string]any{"customerId": cus.ID, "salesRepId": rep.ID},
+			func(c map[string]any) bool {
+				sr, _ := c["salesRep"].(map[string]any)
+				return sr != nil && sr["name"] == "Grace"
+			}},
+		{"recordInterest", `mutation($i: RecordInterestInput!) { recordInterest(input: $i) { id } }`,
+			map[string]any{"customerId": cus.ID, "interest": "Heat pumps"},
+			func(c map[string]any) bool { return fmt.Sprint(c["interests"]) == "[Heat pumps]" }},
+		{"scheduleAppointment", `mutation($i: ScheduleAppointmentInput!) { scheduleAppointment(input: $i) { id } }`,
+			map[string]any{"customerId": cus.ID, "salespersonId": rep.ID, "startsAt": from.Format(time.RFC3339),
+				"endsAt": from.Add(time.Hour).Format(time.RFC3339), "location": "Office"},
+			func(c map[string]any) bool {
+				return c["upcomingAppointmentCount"] == 1.0 && c["nextAppointment"] != nil
+			}},
+		{"openDeal", `mutation($i: OpenDealInput!) { openDeal(input: $i) { id } }`,
+			map[string]any{"customerId": cus.ID, "product": "Heat pump", "value": map[string]any{"amount": "9000.00", "currencyCode": "EUR"}},
+			func(c map[string]any) bool { return c["openDealCount"] == 1.0 }},
+	}
+	for _, st := range steps {
+		var got struct{ ID string }
+		s.gql(t, st.query, map[string]any{"i": st.input}).ok(t, st.name, &got)
+		// The query right after the mutation shows its effect.
+		var c map[string]any
+		s.gql(t, fmt.Sprintf(`{ customer(id: %q) { %s } }`, cus.ID, customerFields), nil).ok(t, "customer", &c)
+		if !st.check(c) {
+			t.Fatalf("%s: query after the mutation shows %v", st.name, c)
+		}
+		// Both subscribers get a push with the new state (possibly after
+		// pushes of earlier commits of the same change).
+		for _, w := range []*wsClient{modern, legacy} {
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				push := w.next(t)["customerChanged"].(map[string]any)
+				if push["id"] != cus.ID {
+					t.Fatalf("%s: push for another customer: %v", st.name, push)
+				}
+				if st.check(push) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: no push with the new state", st.name)
+				}
+			}
+		}
+	}
+
+	// Read-your-writes: every mutation's next query sees it.
+	for i := 0; i < 200; i++ {
+		name := fmt.Sprint("Ada ", i)
+		s.gql(t, `mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { id } }`,
+			map[string]any{"i": map[string]any{"id": cus.ID, "name": name}}).ok(t, "updateCustomer", &struct{}{})
+		var c struct{ Name string }
+		s.gql(t, fmt.Sprintf(`{ customer(id: %q) { name } }`, cus.ID), nil).ok(t, "customer", &c)
+		if c.Name != name {
+			t.Fatalf("read %q after writing %q", c.Name, name)
+		}
+	}
+
+	// Bad input: a coded error.
+	s.gql(t, `mutation { registerCustomer(input: {name: "X", email: "not-an-email"}) { id } }`, nil).code(t, "BAD_USER_INPUT", "email")
+	s.gql(t, fmt.Sprintf(`mutation { updateCustomer(input: {id: %q, name: "Y", expectedVersion: 1}) { id } }`, cus.ID), nil).code(t, "CONFLICT", "expectedVersion")
+	s.gql(t, `mutation { archiveCustomer(input: {id: "cus_00000000-0000-4000-8000-000000000000"}) { id } }`, nil).code(t, "NOT_FOUND", "")
+	s.gql(t, fmt.Sprintf(`mutation { scheduleAppointment(input: {customerId: %q, salespersonId: %q, startsAt: %q, endsAt: %q, location: "x"}) { id } }`,
+		cus.ID, rep.ID, from.Add(5*time.Hour).Format(time.RFC3339), from.Add(4*time.Hour).Format(time.RFC3339)), nil).code(t, "BAD_USER_INPUT", "endsAt")
+
+	// The other customer's subscriber heard nothing about Ada.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	for {
+		_, b, err := otherSub.c.Read(ctx)
+		if err != nil {
+			break // nothing more within the window
+		}
+		if !strings.Contains(string(b), `"ping"`) && !strings.Contains(string(b), `"pong"`) {
+			t.Fatalf("other customer's subscriber got %s", b)
+		}
+	}
+}
