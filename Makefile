@@ -13,13 +13,16 @@ run: build
 	$(SETUP) run
 	bash scripts/run.sh
 
+# Test packages run one at a time (-p 1): their tests run in parallel inside
+# each package, and all packages at once would exceed PostgreSQL's default
+# 100 connections.
 test:
 	$(SETUP) test
 	$(GO) vet ./...
 	@out=$$(gofmt -l $(GO_FILES) </dev/null); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) run ./scripts/archcheck
 	@$(MAKE) --no-print-directory check-generate
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 
 bench:
 	$(SETUP) test
