@@ -34,8 +34,24 @@ var page = template.Must(template.New("graphiql").Parse(`<!doctype html>
   const ws = new URL(endpoint);
   ws.protocol = endpoint.protocol === "https:" ? "wss:" : "ws:";
   const fetcher = GraphiQL.createFetcher({ url: endpoint.href, subscriptionUrl: ws.href });
+  // ?query=... opens the page on that operation (links in docs, tests).
+  const query = new URLSearchParams(window.location.search).get("query") || undefined;
+  const defaultQuery = [
+    "# Customers with their account team, next appointment and deals.",
+    "# Subscriptions work here too, e.g.:",
+    "#   subscription { customerChanged { id name upcomingAppointmentCount } }",
+    "{",
+    "  customers(first: 10) {",
+    "    totalCount",
+    "    edges { node { id name email status salesRep { name } interests",
+    "      nextAppointment { startsAt salesperson { name } }",
+    "      openDealCount wonDealTotal { amount currencyCode } } }",
+    "  }",
+    "  projections { name state lag }",
+    "}",
+    ""].join("\n");
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
-    React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true }));
+    React.createElement(GraphiQL, { fetcher, query, defaultQuery, defaultEditorToolsVisibility: true }));
 </script>
 </body>
 </html>
