@@ -25,16 +25,52 @@ type system struct {
 }
 
 // startDev runs `crm dev` on a fresh database and Redis namespace.
-func startDev(t *testing.T) *system {
+func startDev(t *testing.T) (*system, []string) {
 	t.Helper()
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
+	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL()}
+	s := startCmd(t, env, "dev")
+	s.settle(t)
+	return s, env
+}
+
+// settle waits until every projection has caught up with the (empty)
+// logs, so the first mutation's wait does not include the start-up.
+func (s *system) settle(t *testing.T) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() error {
+		var ps []struct {
+			Name, State string
+			Lag         int
+		}
+		r := s.gql(t, `{ projections { name state lag } }`, nil)
+		if len(r.Errors) > 0 {
+			return fmt.Errorf("%+v", r.Errors)
+		}
+		json.Unmarshal(r.Data["projections"], &ps)
+		for _, p := range ps {
+			if p.State != "RUNNING" || p.Lag != 0 {
+				return fmt.Errorf("projection %s: %s, lag %d", p.Name, p.State, p.Lag)
+			}
+		}
+		if len(ps) == 0 {
+			return fmt.Errorf("no projections")
+		}
+		return nil
+	})
+}
+
+// startCmd runs a crm subcommand that serves the gateway, in this process,
+// until the test ends, and returns the gateway's base URL.
+func startCmd(t *testing.T, envKV []string, args ...string) *system {
+	t.Helper()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	env := envFunc("CRM_DATABASE_URL="+dbURL, "CRM_NAMESPACE="+ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL="+testenv.RedisURL())
+	env := envFunc(envKV...)
 	var stderr bytes.Buffer
-	go func() { done <- run(ctx, []string{"dev"}, env, pw, &lockedWriter{w: &stderr}); pw.Close() }()
+	go func() { done <- run(ctx, args, env, pw, &lockedWriter{w: &stderr}); pw.Close() }()
 	url := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -50,14 +86,14 @@ func startDev(t *testing.T) *system {
 	case err := <-done:
 		t.Fatalf("crm dev stopped: %v", err)
 	case <-time.After(60 * time.Second):
-		t.Fatal("crm dev did not start")
+		t.Fatalf("crm %v did not start", args)
 	}
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
-				t.Errorf("crm dev stopped with %v", err)
+				t.Errorf("crm %v stopped with %v", args, err)
 			}
 		})
 	}
@@ -202,8 +238,7 @@ func TestDevEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and Redis")
 	}
-	t.Parallel()
-	s := startDev(t)
+	s, _ := startDev(t) // not parallel: a whole system per test is load enough
 
 	var rep, other struct{ ID string }
 	s.gql(t, `mutation($i: RegisterSalespersonInput!) { registerSalesperson(input: $i) { id } }`,
@@ -319,3 +354,57 @@ func TestDevEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// Two gateway processes share the read side: a mutation through one is
+// pushed to subscribers of both.
+func TestTwoGatewaysBothPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and Redis")
+	}
+	a, env := startDev(t)
+	b := startCmd(t, env, "gateway")
+	var cus struct{ ID string }
+	a.gql(t, `mutation { registerCustomer(input: {name: "Ada", email: "ada@example.com"}) { id } }`, nil).ok(t, "registerCustomer", &cus)
+	var subs []*wsClient
+	for _, s := range []*system{a, b} {
+		w := dialWS(t, s, false)
+		w.subscribe(t, "1", fmt.Sprintf(`subscription { customerChanged(id: %q) { id name } }`, cus.ID))
+		subs = append(subs, w)
+	}
+	// Subscriptions start asynchronously: update until both have a push.
+	pushed := make([]chan struct{}, len(subs))
+	for j, w := range subs {
+		pushed[j] = make(chan struct{})
+		go func() {
+			for {
+				_, msg, err := w.c.Read(context.Background()) // ends when the test closes the conn
+				if err != nil {
+					return
+				}
+				if strings.Contains(string(msg), `"next"`) && strings.Contains(string(msg), cus.ID) {
+					close(pushed[j])
+					return
+				}
+			}
+		}()
+	}
+	got := make([]bool, len(subs))
+	for i := 0; i < 40 && !(got[0] && got[1]); i++ {
+		a.gql(t, fmt.Sprintf(`mutation { updateCustomer(input: {id: %q, name: "Ada %d"}) { id } }`, cus.ID, i), nil).ok(t, "updateCustomer", &struct{}{})
+		deadline := time.After(250 * time.Millisecond)
+		for j := range subs {
+			select {
+			case <-pushed[j]:
+				got[j] = true
+			case <-deadline:
+				deadline = closedChan // the window is over for the rest too
+			}
+		}
+	}
+	if !got[0] || !got[1] {
+		t.Fatalf("pushes received by gateway A: %v, by gateway B: %v", got[0], got[1])
+	}
+}
+
+// closedChan is always ready.
+var closedChan = func() <-chan time.Time { c := make(chan time.Time); close(c); return c }()
