@@ -51,6 +51,9 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
 		if e, err = decode[apt.AppointmentScheduled](ev.Data, ev.Type); err == nil {
+			err = lockKeys(ctx, tx, "appointments", e.CustomerID, e.SalespersonID)
+		}
+		if err == nil {
 			chs, err = appointmentRow(ctx, tx, `INSERT INTO `+t+` AS a (id, registered, customer_id, salesperson_id,
 				customer_name, salesperson_name, starts_at, ends_at, location, status, version, created_at, updated_at)
 				VALUES ($1, true, $2, $3, `+fmt.Sprintf(names, schema)+`, $4, $5, $6, 'SCHEDULED', $7, $8, $8)
@@ -63,6 +66,9 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentRescheduled:
 		var e apt.AppointmentRescheduled
 		if e, err = decode[apt.AppointmentRescheduled](ev.Data, ev.Type); err == nil {
+			err = lockKeys(ctx, tx, "appointments", e.CustomerID, e.SalespersonID)
+		}
+		if err == nil {
 			chs, err = appointmentRow(ctx, tx, `INSERT INTO `+t+` AS a (id, customer_id, salesperson_id,
 				customer_name, salesperson_name, starts_at, ends_at, location, status, version, updated_at)
 				VALUES ($1, $2, $3, `+fmt.Sprintf(names, schema)+`, $4, $5, $6, 'SCHEDULED', $7, $8)
@@ -110,6 +116,9 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 // column (col is a constant of the caller).
 func (Appointments) finish(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, id, customerID, salespersonID string,
 	startsAt, endsAt time.Time, status, col, text string) ([]Change, error) {
+	if err := lockKeys(ctx, tx, "appointments", customerID, salespersonID); err != nil {
+		return nil, err
+	}
 	return appointmentRow(ctx, tx, `INSERT INTO `+schema+`.appointments AS a (id, customer_id, salesperson_id,
 		customer_name, salesperson_name, starts_at, ends_at, status, `+col+`, version, updated_at)
 		VALUES ($1, $2, $3, (SELECT name FROM `+schema+`.appointment_names WHERE id = $2),
@@ -122,6 +131,9 @@ func (Appointments) finish(ctx context.Context, tx pgx.Tx, schema string, ev eve
 // name records a customer's or salesperson's name (who is "customer" or
 // "salesperson", a constant) and writes it into their appointments.
 func (Appointments) name(ctx context.Context, tx pgx.Tx, schema, who, id, name string) ([]Change, error) {
+	if err := lockKeys(ctx, tx, "appointments", id); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.appointment_names (id, name) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET name = $2`, id, name); err != nil {
 		return nil, err

@@ -57,6 +57,9 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 	case cmp.TypeCampaignCreated:
 		var e cmp.CampaignCreated
 		if e, err = decode[cmp.CampaignCreated](ev.Data, ev.Type); err == nil {
+			err = lockKeys(ctx, tx, "campaigns", e.CampaignID)
+		}
+		if err == nil {
 			chs, err = campaignRow(ctx, tx, `INSERT INTO `+t+` AS c (id, name, status, starts_at, ends_at,
 				open_deal_count, won_totals, version, created_at)
 				SELECT $1, $2, 'DRAFT', $3, $4, `+dealTotals(schema+".deals", "campaign_id")+`, $5, $6
@@ -118,6 +121,9 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 // deal upserts the deal at stage (the events repeat all of its data, so a
 // missing predecessor loses nothing) and recomputes its campaign's totals.
 func (Campaigns) deal(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, d cmp.DealOpened, stage, reason string) ([]Change, error) {
+	if err := lockKeys(ctx, tx, "campaigns", d.CampaignID); err != nil {
+		return nil, err
+	}
 	_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.deals (id, customer_id, campaign_id, offer_id, sales_rep_id, product,
 		amount, currency, stage, lost_reason, version, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $12)

@@ -179,6 +179,9 @@ func (Customers) setList(ctx context.Context, tx pgx.Tx, t, col, id string, list
 // appointment records the appointment's state in customer_appointments and
 // recomputes the customer's upcoming count and next appointment.
 func (Customers) appointment(ctx context.Context, tx pgx.Tx, schema, id, customerID string, startsAt any, status string) (*Change, error) {
+	if err := lockKeys(ctx, tx, "customers", customerID); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.customer_appointments (id, customer_id, starts_at, status)
 		VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET customer_id = $2, starts_at = $3, status = $4`,
 		id, customerID, startsAt, status); err != nil {
@@ -196,6 +199,9 @@ func (Customers) appointment(ctx context.Context, tx pgx.Tx, schema, id, custome
 // deal records the deal's state in customer_deals and recomputes the
 // customer's open deal count and won totals.
 func (Customers) deal(ctx context.Context, tx pgx.Tx, schema, id, customerID, stage string, v cmp.Money) (*Change, error) {
+	if err := lockKeys(ctx, tx, "customers", customerID); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.customer_deals (id, customer_id, stage, amount, currency)
 		VALUES ($1, $2, $3, $4::numeric, $5)
 		ON CONFLICT (id) DO UPDATE SET customer_id = $2, stage = $3, amount = $4::numeric, currency = $5`,

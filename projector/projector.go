@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"slices"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog/consumer"
@@ -123,4 +125,26 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// lockKeys serializes, per entity id, the transactions of different
+// consumers (areas, or partitions of one area) that write rows another
+// reads to compute a derived value: a name copied into appointments, a
+// customer's counts over its appointments and deals, a campaign's totals
+// over its deals. Under READ COMMITTED, without the lock each could compute
+// from a snapshot missing the other's uncommitted row. Ids are locked in
+// order, so two events' locks cannot deadlock each other. scope keeps
+// projections' locks apart.
+func lockKeys(ctx context.Context, tx pgx.Tx, scope string, ids ...string) error {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	for _, id := range slices.Compact(sorted) {
+		if id == "" {
+			continue
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "read."+scope+":"+id); err != nil {
+			return fmt.Errorf("lock %s: %w", id, err)
+		}
+	}
+	return nil
 }
