@@ -83,7 +83,12 @@ func New(cfg Config) (*Gateway, error) {
 			return w.Wait(ctx, partition, position)
 		},
 		Status: func(ctx context.Context) ([]projector.ProjectionStatus, error) {
-			return projector.Status(ctx, cfg.ReadPool, cfg.Schema, projector.StatusOptions{Heads: cfg.Heads}, projector.All()...)
+			rebuilding, err := projector.RebuildsInProgress(ctx, cfg.ReadPool, cfg.Schema)
+			if err != nil {
+				return nil, err
+			}
+			return projector.Status(ctx, cfg.ReadPool, cfg.Schema, projector.StatusOptions{Heads: cfg.Heads,
+				Rebuilding: func(name string) bool { return rebuilding[name] }}, projector.All()...)
 		},
 	}
 	ws := transport.Websocket{
