@@ -111,12 +111,22 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 	go func() {
 		defer close(out)
 		for c := range changes {
-			got, err := byID(ctx, []string{c.ID})
-			if err != nil || len(got) == 0 || got[0] == nil {
+			v, err := r.sharedCache().Load(c, func() (any, error) {
+				// Not the subscriber's context: others share this read.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				got, err := byID(rctx, []string{c.ID})
+				if err != nil || len(got) == 0 {
+					return (*T)(nil), err
+				}
+				return got[0], nil
+			})
+			row, _ := v.(*T)
+			if err != nil || row == nil {
 				continue
 			}
 			select {
-			case out <- got[0]:
+			case out <- row:
 			case <-ctx.Done():
 				return
 			}

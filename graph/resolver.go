@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"crm/graph/live"
@@ -32,4 +33,13 @@ type Resolver struct {
 	Hub *live.Hub
 	// Status reports the projections (the projections query).
 	Status func(ctx context.Context) ([]projector.ProjectionStatus, error)
+
+	sharedOnce sync.Once
+	sharedRows *live.Shared
+}
+
+// shared is the process's cache of pushed rows (see live.Shared).
+func (r *Resolver) sharedCache() *live.Shared {
+	r.sharedOnce.Do(func() { r.sharedRows = live.NewShared() })
+	return r.sharedRows
 }

@@ -6,6 +6,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,6 +19,10 @@ type Change struct {
 	Kind string            `json:"kind"`
 	ID   string            `json:"id"`
 	Refs map[string]string `json:"refs,omitempty"`
+	// At names the commit that announced the change (projection, area,
+	// partition, position): subscribers of one change share one read of
+	// the row as that commit left it.
+	At string `json:"-"`
 }
 
 // Announcement is what the projector publishes after each commit.
@@ -102,7 +107,9 @@ func (h *Hub) follow(ctx context.Context, ps *redis.PubSub) {
 func (h *Hub) publish(a Announcement) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	at := fmt.Sprintf("%s/%s/%d/%d", a.Projection, a.Area, a.Partition, a.Position)
 	for _, c := range a.Changes {
+		c.At = at
 		for _, s := range h.subs {
 			if s.filter(c) {
 				select {

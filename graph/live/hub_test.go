@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,4 +53,33 @@ func TestFanOutAndCleanup(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Subscribers of one change share one read of the row.
+func TestSharedLoadsOncePerChange(t *testing.T) {
+	t.Parallel()
+	s := NewShared()
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.Load(Change{Kind: "Customer", ID: "cus_1", At: "customers/customers/3/42"}, func() (any, error) {
+				calls.Add(1)
+				return "row", nil
+			})
+			if v != "row" || err != nil {
+				t.Errorf("got %v, %v", v, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls.Load() != 1 {
+		t.Fatalf("%d reads for one change", calls.Load())
+	}
+	s.Load(Change{Kind: "Customer", ID: "cus_1", At: "customers/customers/3/43"}, func() (any, error) { calls.Add(1); return nil, nil })
+	if calls.Load() != 2 {
+		t.Fatal("a later change did not read again")
+	}
 }

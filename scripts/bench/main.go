@@ -33,6 +33,10 @@ type options struct {
 	duration time.Duration
 	relayN   int
 	out      string
+	// gateway runs the gateway section against the real binary.
+	gateway   bool
+	gwSubs    int
+	gwMaxSubs int
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -43,6 +47,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each throughput measurement")
 	fs.IntVar(&o.relayN, "relay-events", 200000, "events the relay measurement carries")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file to write (empty: stdout only)")
+	fs.BoolVar(&o.gateway, "gateway", true, "measure the gateway (builds and runs crm dev and crm gateway)")
+	fs.IntVar(&o.gwSubs, "gateway-subs", 1000, "subscriptions during the push-latency measurement")
+	fs.IntVar(&o.gwMaxSubs, "gateway-max-subs", 10000, "subscriptions for the largest memory measurement")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +65,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := benchRelay(ctx, o, env, &rep); err != nil {
 		return err
+	}
+	if o.gateway {
+		if err := benchGateway(ctx, o, env, &rep); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
 	}
 	md := rep.markdown(o)
 	fmt.Fprint(stdout, md)
