@@ -408,3 +408,169 @@ func TestTwoGatewaysBothPush(t *testing.T) {
 
 // closedChan is always ready.
 var closedChan = func() <-chan time.Time { c := make(chan time.Time); close(c); return c }()
+
+// heads reads every area's log head straight from the dev database.
+func heads(t *testing.T, dbURL string) map[string]int64 {
+	t.Helper()
+	pool := testenv.Pool(t, dbURL)
+	out := map[string]int64{}
+	for _, a := range areas {
+		var h int64
+		if err := pool.QueryRow(context.Background(), "SELECT coalesce(max(position), 0) FROM "+a+".events").Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		out[a] = h
+	}
+	return out
+}
+
+// waitPush reads pushes of one subscription until check accepts one.
+func (w *wsClient) waitPush(t *testing.T, field string, check func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		v, _ := w.next(t)[field].(map[string]any)
+		if v != nil && check(v) {
+			return v
+		}
+	}
+	t.Fatalf("no %s push passed the check", field)
+	return nil
+}
+
+// Every other contract mutation: the mutation, the query showing its
+// effect, the subscription push it caused; refusals leave the logs alone.
+func TestDevAllOperations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and Redis")
+	}
+	s, env := startDev(t)
+	dbURL := strings.TrimPrefix(env[0], "CRM_DATABASE_URL=")
+	id := func(r gqlResponse, field string) string {
+		var v struct{ ID string }
+		r.ok(t, field, &v)
+		return v.ID
+	}
+	mgr := id(s.gql(t, `mutation { registerSalesperson(input: {name: "Mia", email: "mia@example.com", role: MANAGER}) { id } }`, nil), "registerSalesperson")
+	rep := id(s.gql(t, fmt.Sprintf(`mutation { registerSalesperson(input: {name: "Rex", email: "rex@example.com", role: SALES_REP, managerId: %q}) { id manager { id } } }`, mgr), nil), "registerSalesperson")
+	cus := id(s.gql(t, `mutation { registerCustomer(input: {name: "Ada", email: "ada@example.com"}) { id } }`, nil), "registerCustomer")
+
+	apts, deals, events := dialWS(t, s, false), dialWS(t, s, true), dialWS(t, s, false)
+	apts.subscribe(t, "a", fmt.Sprintf(`subscription { appointmentChanged(customerId: %q) { id status location customer { id } salesperson { name } } }`, cus))
+	deals.subscribe(t, "d", fmt.Sprintf(`subscription { dealChanged(customerId: %q) { id stage lostReason value { amount currencyCode } } }`, cus))
+	events.subscribe(t, "e", `subscription { eventRecorded(areas: [CUSTOMERS]) { area streamId type version } }`)
+
+	q := func(query string, field string, into any) { s.gql(t, query, nil).ok(t, field, into) }
+	future := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Hour)
+	past := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Hour)
+	ts := func(tm time.Time) string { return tm.Format(time.RFC3339) }
+
+	// Appointments: schedule, reschedule, cancel; a past one completed.
+	a1 := id(s.gql(t, fmt.Sprintf(`mutation { scheduleAppointment(input: {customerId: %q, salespersonId: %q, startsAt: %q, endsAt: %q, location: "HQ"}) { id status } }`,
+		cus, rep, ts(future), ts(future.Add(time.Hour))), nil), "scheduleAppointment")
+	apts.waitPush(t, "appointmentChanged", func(v map[string]any) bool { return v["id"] == a1 && v["status"] == "SCHEDULED" })
+	var apt struct{ Location, Status string }
+	s.gql(t, fmt.Sprintf(`mutation { rescheduleAppointment(input: {id: %q, startsAt: %q, endsAt: %q, location: "Cafe"}) { id } }`,
+		a1, ts(future.Add(2*time.Hour)), ts(future.Add(3*time.Hour))), nil).ok(t, "rescheduleAppointment", &struct{}{})
+	q(fmt.Sprintf(`{ appointment(id: %q) { location status } }`, a1), "appointment", &apt)
+	if apt.Location != "Cafe" {
+		t.Fatalf("after reschedule: %+v", apt)
+	}
+	apts.waitPush(t, "appointmentChanged", func(v map[string]any) bool { return v["location"] == "Cafe" })
+	s.gql(t, fmt.Sprintf(`mutation { cancelAppointment(input: {id: %q, reason: "ill"}) { id } }`, a1), nil).ok(t, "cancelAppointment", &struct{}{})
+	q(fmt.Sprintf(`{ appointment(id: %q) { location status } }`, a1), "appointment", &apt)
+	if apt.Status != "CANCELLED" {
+		t.Fatalf("after cancel: %+v", apt)
+	}
+	apts.waitPush(t, "appointmentChanged", func(v map[string]any) bool { return v["status"] == "CANCELLED" })
+	a2 := id(s.gql(t, fmt.Sprintf(`mutation { scheduleAppointment(input: {customerId: %q, salespersonId: %q, startsAt: %q, endsAt: %q, location: "HQ"}) { id } }`,
+		cus, rep, ts(past), ts(past.Add(time.Hour))), nil), "scheduleAppointment")
+	s.gql(t, fmt.Sprintf(`mutation { completeAppointment(input: {id: %q, notes: "signed"}) { id status notes } }`, a2), nil).ok(t, "completeAppointment", &apt)
+	if apt.Status != "COMPLETED" {
+		t.Fatalf("after complete: %+v", apt)
+	}
+	apts.waitPush(t, "appointmentChanged", func(v map[string]any) bool { return v["id"] == a2 && v["status"] == "COMPLETED" })
+
+	// Campaigns and deals.
+	cmp := id(s.gql(t, `mutation { createCampaign(input: {name: "Spring"}) { id status } }`, nil), "createCampaign")
+	var camp struct {
+		Status string
+		Offers []struct{ ID, Product string }
+	}
+	s.gql(t, fmt.Sprintf(`mutation { launchCampaign(input: {id: %q}) { status } }`, cmp), nil).ok(t, "launchCampaign", &camp)
+	if camp.Status != "ACTIVE" {
+		t.Fatalf("after launch: %+v", camp)
+	}
+	s.gql(t, fmt.Sprintf(`mutation { addOffer(input: {campaignId: %q, product: "Heat pump", discountPercent: 15}) { status offers { id product } } }`, cmp), nil).ok(t, "addOffer", &camp)
+	if len(camp.Offers) != 1 {
+		t.Fatalf("after addOffer: %+v", camp)
+	}
+	d1 := id(s.gql(t, fmt.Sprintf(`mutation { openDeal(input: {customerId: %q, campaignId: %q, offerId: %q, product: "Heat pump", value: {amount: "9000.00", currencyCode: "EUR"}}) { id } }`,
+		cus, cmp, camp.Offers[0].ID), nil), "openDeal")
+	deals.waitPush(t, "dealChanged", func(v map[string]any) bool { return v["id"] == d1 && v["stage"] == "OPEN" })
+	var deal struct{ Stage string }
+	s.gql(t, fmt.Sprintf(`mutation { winDeal(input: {id: %q}) { stage } }`, d1), nil).ok(t, "winDeal", &deal)
+	if deal.Stage != "WON" {
+		t.Fatalf("after win: %+v", deal)
+	}
+	deals.waitPush(t, "dealChanged", func(v map[string]any) bool { return v["id"] == d1 && v["stage"] == "WON" })
+	d2 := id(s.gql(t, fmt.Sprintf(`mutation { openDeal(input: {customerId: %q, product: "Battery", value: {amount: "10", currencyCode: "JPY"}}) { id } }`, cus), nil), "openDeal")
+	s.gql(t, fmt.Sprintf(`mutation { loseDeal(input: {id: %q, reason: "price"}) { stage lostReason } }`, d2), nil).ok(t, "loseDeal", &deal)
+	deals.waitPush(t, "dealChanged", func(v map[string]any) bool { return v["id"] == d2 && v["lostReason"] == "price" })
+	s.gql(t, fmt.Sprintf(`mutation { endCampaign(input: {id: %q}) { status } }`, cmp), nil).ok(t, "endCampaign", &camp)
+	if camp.Status != "ENDED" {
+		t.Fatalf("after end: %+v", camp)
+	}
+	// The won deal's product reaches the customer through the reaction.
+	testenv.Eventually(t, 20*time.Second, func() error {
+		var c struct{ Products []string }
+		q(fmt.Sprintf(`{ customer(id: %q) { products } }`, cus), "customer", &c)
+		if fmt.Sprint(c.Products) != "[Heat pump]" {
+			return fmt.Errorf("products %v", c.Products)
+		}
+		return nil
+	})
+
+	// Interests, then archiving (pushed as a customers-area event).
+	s.gql(t, fmt.Sprintf(`mutation { recordInterest(input: {customerId: %q, interest: "Solar"}) { id } }`, cus), nil).ok(t, "recordInterest", &struct{}{})
+	var c struct {
+		Interests []string
+		Status    string
+	}
+	s.gql(t, fmt.Sprintf(`mutation { removeInterest(input: {customerId: %q, interest: "solar"}) { interests } }`, cus), nil).ok(t, "removeInterest", &c)
+	if len(c.Interests) != 0 {
+		t.Fatalf("after removeInterest: %+v", c)
+	}
+	s.gql(t, fmt.Sprintf(`mutation { archiveCustomer(input: {id: %q, reason: "moved"}) { status } }`, cus), nil).ok(t, "archiveCustomer", &c)
+	if c.Status != "ARCHIVED" {
+		t.Fatalf("after archive: %+v", c)
+	}
+	events.waitPush(t, "eventRecorded", func(v map[string]any) bool { return v["type"] == "CustomerArchived" && v["streamId"] == cus })
+
+	// Refusals leave every area's log as it was.
+	other := id(s.gql(t, `mutation { registerCustomer(input: {name: "Bo", email: "bo@example.com"}) { id } }`, nil), "registerCustomer")
+	before := heads(t, dbURL)
+	for _, c := range []struct{ query, code, field string }{
+		{`mutation { registerCustomer(input: {name: "X", email: "nope"}) { id } }`, "BAD_USER_INPUT", "email"},
+		{fmt.Sprintf(`mutation { scheduleAppointment(input: {customerId: %q, salespersonId: %q, startsAt: %q, endsAt: %q, location: "x"}) { id } }`,
+			cus, rep, ts(future.Add(5*time.Hour)), ts(future.Add(4*time.Hour))), "BAD_USER_INPUT", "endsAt"},
+		{`mutation { winDeal(input: {id: "deal_00000000-0000-4000-8000-000000000000"}) { id } }`, "NOT_FOUND", ""},
+		{fmt.Sprintf(`mutation { updateCustomer(input: {id: %q, name: "Y", expectedVersion: 7}) { id } }`, other), "CONFLICT", "expectedVersion"},
+		{fmt.Sprintf(`mutation { updateCustomer(input: {id: %q, name: "Y"}) { id } }`, cus), "CONFLICT", ""},
+		{"{ customers { edges { node { salesRep { " + strings.Repeat("manager { ", 12) + "id" + strings.Repeat(" }", 12) + " } } } } }", "BAD_USER_INPUT", "query"},
+	} {
+		s.gql(t, c.query, nil).code(t, c.code, c.field)
+	}
+	big := `{"query":"mutation { registerCustomer(input: {name: \"` + strings.Repeat("a", 2<<20) + `\", email: \"a@b.co\"}) { id } }"}`
+	resp, err := http.Post(s.url+"/graphql", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: HTTP %d", resp.StatusCode)
+	}
+	if after := heads(t, dbURL); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("refusals changed the logs: %v -> %v", before, after)
+	}
+}
