@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,13 +10,6 @@ import (
 	"crm/eventlog/consumer"
 	"crm/projector"
 )
-
-// errNotBuilt is returned by the subcommands whose components have not
-// landed yet; they parse flags and configuration first, so --help and bad
-// configuration already behave as the contract says.
-var errNotBuilt = errors.New("not built yet")
-
-func notBuilt(name string) error { return fmt.Errorf("%s: %w", name, errNotBuilt) }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs := flagSet("dev")
