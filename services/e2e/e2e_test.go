@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"crm/eventlog"
+	"crm/eventlog/testenv"
 	"crm/services/appointments"
 	"crm/services/campaigns"
 	"crm/services/kit"
@@ -79,23 +80,20 @@ func lastEvent(t *testing.T, l *eventlog.Log, stream string) eventlog.Event {
 func waitLast(t *testing.T, l *eventlog.Log, stream, typ, reason string) eventlog.Event {
 	t.Helper()
 	var ev eventlog.Event
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		evs, err := l.ReadAllStream(context.Background(), stream)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if len(evs) > 0 {
 			ev = evs[len(evs)-1]
 			if ev.Type == typ && strings.Contains(string(ev.Data), reason) {
-				return ev
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s ends with %s %s, want %s (%s)", stream, ev.Type, ev.Data, typ, reason)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("stream %s ends with %s %s, want %s (%s)", stream, ev.Type, ev.Data, typ, reason)
+	})
+	return ev
 }
 
 // Archiving a customer cancels their future appointments and loses their
