@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"crm/eventlog/contact"
 	"crm/eventlog/errcode"
 )
 
@@ -14,9 +15,7 @@ import (
 // what mail and phone standards allow, and what a postal address needs.
 const (
 	MaxNameLen       = 200 // characters
-	MaxEmailLen      = 254 // RFC 5321 path limit
-	maxEmailLocalLen = 64
-	maxDomainLabel   = 63
+	MaxEmailLen      = contact.MaxEmailLen
 	MinPhoneDigits   = 7  // the shortest national numbers plus country code
 	MaxPhoneDigits   = 15 // E.164
 	maxPhoneInputLen = 32
@@ -64,60 +63,9 @@ func normalizeName(s string) (string, error) {
 	return cleanText("name", s, 1, MaxNameLen)
 }
 
-// normalizeEmail trims and lower-cases an email address and checks its
-// syntax: an unquoted dot-atom local part of at most 64 characters, "@",
-// and a host name of at least two labels (letters, digits, inner hyphens;
-// internationalized domains in their xn-- form) whose last label is not
-// numeric. Quoted local parts, IP literals and non-ASCII addresses are
-// refused: mail systems and users rarely handle them.
-func normalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" {
-		return "", errcode.Invalid("email", "email is required")
-	}
-	if len(s) > MaxEmailLen {
-		return "", errcode.Invalid("email", "email is longer than %d characters", MaxEmailLen)
-	}
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || !validLocalPart(local) || !validDomain(domain) {
-		return "", errcode.Invalid("email", "email is not a valid address")
-	}
-	return s, nil
-}
-
-func validLocalPart(s string) bool {
-	if s == "" || len(s) > maxEmailLocalLen || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && !strings.ContainsRune(".!#$%&'*+/=?^_`{|}~-", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-func validDomain(s string) bool {
-	labels := strings.Split(s, ".")
-	if len(labels) < 2 {
-		return false
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > maxDomainLabel || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			if !isAlnum(l[i]) && l[i] != '-' {
-				return false
-			}
-		}
-	}
-	tld := labels[len(labels)-1]
-	return strings.IndexFunc(tld, func(r rune) bool { return r < '0' || r > '9' }) >= 0
-}
-
-func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+// normalizeEmail is the shared email rule (contact.NormalizeEmail): every
+// area accepts and normalizes addresses alike.
+func normalizeEmail(s string) (string, error) { return contact.NormalizeEmail(s) }
 
 // normalizePhone turns an international phone number into canonical E.164
 // ("+" and 7 to 15 digits, the first not 0). The input starts with "+" or

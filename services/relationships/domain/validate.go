@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"crm/eventlog/contact"
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
 )
@@ -15,12 +16,10 @@ import (
 // email rules; the two areas share no code, so they are kept in step by
 // their tests and docs.
 const (
-	MaxNameLen       = 200 // characters
-	MaxEmailLen      = 254 // RFC 5321 path limit
-	maxEmailLocalLen = 64
-	maxDomainLabel   = 63
-	MaxInterestLen   = 100 // characters
-	MaxInterests     = 100 // interests per customer
+	MaxNameLen     = 200 // characters
+	MaxEmailLen    = contact.MaxEmailLen
+	MaxInterestLen = 100 // characters
+	MaxInterests   = 100 // interests per customer
 )
 
 // EmailClaimStreamID is the id of the claim stream of a salesperson email
@@ -55,60 +54,9 @@ func cleanText(field, s string, min, max int) (string, error) {
 	return s, nil
 }
 
-// normalizeEmail trims and lower-cases an email address and checks its
-// syntax: an unquoted dot-atom local part of at most 64 characters, "@",
-// and a host name of at least two labels (letters, digits, inner hyphens;
-// internationalized domains in their xn-- form) whose last label is not
-// numeric. Quoted local parts, IP literals and non-ASCII addresses are
-// refused: mail systems and users rarely handle them.
-func normalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" {
-		return "", errcode.Invalid("email", "email is required")
-	}
-	if len(s) > MaxEmailLen {
-		return "", errcode.Invalid("email", "email is longer than %d characters", MaxEmailLen)
-	}
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || !validLocalPart(local) || !validDomain(domain) {
-		return "", errcode.Invalid("email", "email is not a valid address")
-	}
-	return s, nil
-}
-
-func validLocalPart(s string) bool {
-	if s == "" || len(s) > maxEmailLocalLen || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && !strings.ContainsRune(".!#$%&'*+/=?^_`{|}~-", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-func validDomain(s string) bool {
-	labels := strings.Split(s, ".")
-	if len(labels) < 2 {
-		return false
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > maxDomainLabel || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			if !isAlnum(l[i]) && l[i] != '-' {
-				return false
-			}
-		}
-	}
-	tld := labels[len(labels)-1]
-	return strings.IndexFunc(tld, func(r rune) bool { return r < '0' || r > '9' }) >= 0
-}
-
-func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+// normalizeEmail is the shared email rule (contact.NormalizeEmail): every
+// area accepts and normalizes addresses alike.
+func normalizeEmail(s string) (string, error) { return contact.NormalizeEmail(s) }
 
 // validID checks an id's prefix and form; an empty id is refused unless
 // optional.
