@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -132,26 +133,9 @@ func (t HandlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, errors.New("svc: no in-process service " + req.URL.Host)
 	}
-	rec := &recorder{header: http.Header{}, code: http.StatusOK}
+	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	return &http.Response{StatusCode: rec.code, Header: rec.header, Body: io.NopCloser(&rec.body),
-		ContentLength: int64(rec.body.Len()), Request: req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
-}
-
-type recorder struct {
-	header http.Header
-	body   bytes.Buffer
-	code   int
-	wrote  bool
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(b)
-}
-func (r *recorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.code, r.wrote = code, true
-	}
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }
