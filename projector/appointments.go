@@ -51,7 +51,7 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
 		if e, err = decode[apt.AppointmentScheduled](ev.Data, ev.Type); err == nil {
-			err = lockKeys(ctx, tx, "appointments", e.CustomerID, e.SalespersonID)
+			err = lockKeys(ctx, tx, schema+".appointments", e.CustomerID, e.SalespersonID)
 		}
 		if err == nil {
 			chs, err = appointmentRow(ctx, tx, `INSERT INTO `+t+` AS a (id, registered, customer_id, salesperson_id,
@@ -66,7 +66,7 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentRescheduled:
 		var e apt.AppointmentRescheduled
 		if e, err = decode[apt.AppointmentRescheduled](ev.Data, ev.Type); err == nil {
-			err = lockKeys(ctx, tx, "appointments", e.CustomerID, e.SalespersonID)
+			err = lockKeys(ctx, tx, schema+".appointments", e.CustomerID, e.SalespersonID)
 		}
 		if err == nil {
 			chs, err = appointmentRow(ctx, tx, `INSERT INTO `+t+` AS a (id, customer_id, salesperson_id,
@@ -116,7 +116,7 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 // column (col is a constant of the caller).
 func (Appointments) finish(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, id, customerID, salespersonID string,
 	startsAt, endsAt time.Time, status, col, text string) ([]Change, error) {
-	if err := lockKeys(ctx, tx, "appointments", customerID, salespersonID); err != nil {
+	if err := lockKeys(ctx, tx, schema+".appointments", customerID, salespersonID); err != nil {
 		return nil, err
 	}
 	return appointmentRow(ctx, tx, `INSERT INTO `+schema+`.appointments AS a (id, customer_id, salesperson_id,
@@ -131,7 +131,7 @@ func (Appointments) finish(ctx context.Context, tx pgx.Tx, schema string, ev eve
 // name records a customer's or salesperson's name (who is "customer" or
 // "salesperson", a constant) and writes it into their appointments.
 func (Appointments) name(ctx context.Context, tx pgx.Tx, schema, who, id, name string) ([]Change, error) {
-	if err := lockKeys(ctx, tx, "appointments", id); err != nil {
+	if err := lockKeys(ctx, tx, schema+".appointments", id); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.appointment_names (id, name) VALUES ($1, $2)

@@ -57,7 +57,7 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 	case cmp.TypeCampaignCreated:
 		var e cmp.CampaignCreated
 		if e, err = decode[cmp.CampaignCreated](ev.Data, ev.Type); err == nil {
-			err = lockKeys(ctx, tx, "campaigns", e.CampaignID)
+			err = lockKeys(ctx, tx, schema+".campaigns", e.CampaignID)
 		}
 		if err == nil {
 			chs, err = campaignRow(ctx, tx, `INSERT INTO `+t+` AS c (id, name, status, starts_at, ends_at,
@@ -121,7 +121,7 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 // deal upserts the deal at stage (the events repeat all of its data, so a
 // missing predecessor loses nothing) and recomputes its campaign's totals.
 func (Campaigns) deal(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, d cmp.DealOpened, stage, reason string) ([]Change, error) {
-	if err := lockKeys(ctx, tx, "campaigns", d.CampaignID); err != nil {
+	if err := lockKeys(ctx, tx, schema+".campaigns", d.CampaignID); err != nil {
 		return nil, err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.deals (id, customer_id, campaign_id, offer_id, sales_rep_id, product,

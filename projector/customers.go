@@ -179,7 +179,7 @@ func (Customers) setList(ctx context.Context, tx pgx.Tx, t, col, id string, list
 // appointment records the appointment's state in customer_appointments and
 // recomputes the customer's upcoming count and next appointment.
 func (Customers) appointment(ctx context.Context, tx pgx.Tx, schema, id, customerID string, startsAt any, status string) (*Change, error) {
-	if err := lockKeys(ctx, tx, "customers", customerID); err != nil {
+	if err := lockKeys(ctx, tx, schema+".customers", customerID); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.customer_appointments (id, customer_id, starts_at, status)
@@ -199,7 +199,7 @@ func (Customers) appointment(ctx context.Context, tx pgx.Tx, schema, id, custome
 // deal records the deal's state in customer_deals and recomputes the
 // customer's open deal count and won totals.
 func (Customers) deal(ctx context.Context, tx pgx.Tx, schema, id, customerID, stage string, v cmp.Money) (*Change, error) {
-	if err := lockKeys(ctx, tx, "customers", customerID); err != nil {
+	if err := lockKeys(ctx, tx, schema+".customers", customerID); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.customer_deals (id, customer_id, stage, amount, currency)

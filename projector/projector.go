@@ -133,8 +133,10 @@ func nonNilStrings(s []string) []string {
 // customer's counts over its appointments and deals, a campaign's totals
 // over its deals. Under READ COMMITTED, without the lock each could compute
 // from a snapshot missing the other's uncommitted row. Ids are locked in
-// order, so two events' locks cannot deadlock each other. scope keeps
-// projections' locks apart.
+// order, so two events' locks cannot deadlock each other. scope is the
+// schema-qualified table family ("read.customers"): projections' locks stay
+// apart, and a rebuild writing a scratch schema never waits on (or
+// deadlocks with) the live consumers.
 func lockKeys(ctx context.Context, tx pgx.Tx, scope string, ids ...string) error {
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
@@ -142,7 +144,7 @@ func lockKeys(ctx context.Context, tx pgx.Tx, scope string, ids ...string) error
 		if id == "" {
 			continue
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "read."+scope+":"+id); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", scope+":"+id); err != nil {
 			return fmt.Errorf("lock %s: %w", id, err)
 		}
 	}

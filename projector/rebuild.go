@@ -362,7 +362,9 @@ func (rb *rebuild) applyGuarded(ctx context.Context, tx pgx.Tx, area string, evs
 			return nil, fmt.Errorf("savepoint: %w", err)
 		}
 		if _, aerr := rb.cfg.Projection.Apply(ctx, sp, rb.scratch, ev, area); aerr != nil {
-			if err := sp.Rollback(ctx); err != nil || ctx.Err() != nil || tx.Conn().IsClosed() {
+			// A lost lock race says nothing about the event: fail the
+			// rebuild rather than leave the event out.
+			if err := sp.Rollback(ctx); err != nil || ctx.Err() != nil || tx.Conn().IsClosed() || lockFailure(aerr) {
 				return nil, fmt.Errorf("apply %s (position %d): %w", ev.ID, ev.Position, aerr)
 			}
 			rb.log.Warn("projector: rebuild left out an event that fails to apply", "area", area,
@@ -535,4 +537,10 @@ func (rb *rebuild) swapTables(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	return nil
+}
+
+// lockFailure reports deadlocks, serialization failures and lock timeouts.
+func lockFailure(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == "55P03")
 }
