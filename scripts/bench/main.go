@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,26 @@ type options struct {
 	gateway   bool
 	gwSubs    int
 	gwMaxSubs int
+	// only, when not empty, lists the sections to run.
+	only string
+	// rebuildN and rebuildSmall are the log sizes (events over the four
+	// areas) the rebuild section rebuilds from.
+	rebuildN, rebuildSmall int64
+	// catchupN is how many events the catch-up section's processes start
+	// behind; catchupWindow bounds the projector's run.
+	catchupN      int
+	catchupWindow time.Duration
+}
+
+// sections are the names -only accepts, in the order they run.
+var sections = []string{"appends", "relay", "gateway", "rebuild", "catchup"}
+
+// runs reports whether section name is selected.
+func (o options) runs(name string) bool {
+	if o.only == "" {
+		return true
+	}
+	return slices.Contains(strings.Split(o.only, ","), name)
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -50,8 +71,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.gateway, "gateway", true, "measure the gateway (builds and runs crm dev and crm gateway)")
 	fs.IntVar(&o.gwSubs, "gateway-subs", 1000, "subscriptions during the push-latency measurement")
 	fs.IntVar(&o.gwMaxSubs, "gateway-max-subs", 10000, "subscriptions for the largest memory measurement")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default all): "+strings.Join(sections, ","))
+	fs.Int64Var(&o.rebuildN, "rebuild-events", 1000000, "events in the logs for the largest rebuild")
+	fs.Int64Var(&o.rebuildSmall, "rebuild-small", 100000, "events in the logs for the first, smaller rebuild (0: none)")
+	fs.IntVar(&o.catchupN, "catchup-events", 1000000, "events behind for the catch-up section")
+	fs.DurationVar(&o.catchupWindow, "catchup-window", 90*time.Second, "longest run of the projector in the catch-up section")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, name := range strings.Split(o.only, ",") {
+		if name != "" && !slices.Contains(sections, name) {
+			return fmt.Errorf("-only: unknown section %q (want %s)", name, strings.Join(sections, ","))
+		}
 	}
 	env, err := newEnv(ctx, o)
 	if err != nil {
@@ -60,15 +91,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer env.close()
 
 	var rep report
-	if err := benchAppends(ctx, o, env, &rep); err != nil {
-		return err
+	if o.runs("appends") {
+		if err := benchAppends(ctx, o, env, &rep); err != nil {
+			return err
+		}
 	}
-	if err := benchRelay(ctx, o, env, &rep); err != nil {
-		return err
+	if o.runs("relay") {
+		if err := benchRelay(ctx, o, env, &rep); err != nil {
+			return err
+		}
 	}
-	if o.gateway {
+	if o.gateway && o.runs("gateway") {
 		if err := benchGateway(ctx, o, env, &rep); err != nil {
 			return fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if o.runs("rebuild") {
+		if err := benchRebuild(ctx, o, env, &rep); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+	}
+	if o.runs("catchup") {
+		if err := benchCatchUp(ctx, o, env, &rep); err != nil {
+			return fmt.Errorf("catch-up: %w", err)
 		}
 	}
 	md := rep.markdown(o)
