@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Int64Var(&o.rebuildN, "rebuild-events", 1000000, "events in the logs for the largest rebuild")
 	fs.Int64Var(&o.rebuildSmall, "rebuild-small", 100000, "events in the logs for the first, smaller rebuild (0: none)")
 	fs.IntVar(&o.catchupN, "catchup-events", 1000000, "events behind for the catch-up section")
-	fs.DurationVar(&o.catchupWindow, "catchup-window", 90*time.Second, "longest run of the projector in the catch-up section")
+	fs.DurationVar(&o.catchupWindow, "catchup-window", 60*time.Second, "longest run of the projector in the catch-up section")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,6 +150,8 @@ func (r report) markdown(o options) string {
 	fmt.Fprintf(&b, "# Benchmarks\n\nProduced by `make bench` (`go run ./scripts/bench`) on %s, %s, %d s per measurement.\n",
 		host, time.Now().UTC().Format("2006-01-02 15:04 MST"), int(o.duration.Seconds()))
 	fmt.Fprintf(&b, "Machine: %s. Every ratio compares with a raw baseline measured in the same run.\n", machine())
+	fmt.Fprintf(&b, "Sections run alone with `-only` (%s), e.g. `go run ./scripts/bench -only rebuild -rebuild-events 100000 -out ''`; `-h` lists the size flags.\n",
+		strings.Join(sections, ", "))
 	for _, s := range r.sections {
 		fmt.Fprintf(&b, "\n## %s\n\n", s.title)
 		if s.note != "" {
