@@ -170,7 +170,9 @@ func jsonError(err error) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
+		// encoding/json names an embedded struct's fields through the Go
+		// type ("CommandOptions.expectedVersion"); clients know the JSON name.
+		field := strings.TrimPrefix(typeErr.Field, "CommandOptions.")
 		if field == "" {
 			field = "body"
 		}
@@ -179,7 +181,11 @@ func jsonError(err error) error {
 		return errcode.Invalid("body", "the body is not valid JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return errcode.Invalid(name, "unknown field %q", name)
+		field := name
+		if field == "" { // {"": 1}: still a refusal with a field
+			field = "body"
+		}
+		return errcode.Invalid(field, "unknown field %q", name)
 	default:
 		var invalid *errcode.Error
 		if errors.As(err, &invalid) {
@@ -245,12 +251,18 @@ type Route struct {
 }
 
 // Mux mounts an area's commands under /commands/NAME, its log under
-// /events and /streams/{id}/events, and /healthz.
+// /events and /streams/{id}/events, and /healthz. A POST to any other
+// /commands/ path answers 404 NOT_FOUND as JSON.
 func Mux(log *eventlog.Log, routes ...Route) *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, r := range routes {
 		mux.Handle("POST /commands/"+r.Name, r.Handler)
 	}
+	// An unknown command is a coded refusal like any other, not the
+	// router's plain-text 404.
+	mux.HandleFunc("POST /commands/", func(w http.ResponseWriter, r *http.Request) {
+		errcode.WriteHTTP(w, errcode.New(errcode.NotFound, "no such command"))
+	})
 	logAPI := eventlog.NewHandler(log)
 	mux.Handle("GET /events", logAPI)
 	mux.Handle("GET /streams/{id}/events", logAPI)

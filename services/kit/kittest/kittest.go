@@ -34,6 +34,25 @@ func Log(t testing.TB) (*eventlog.Log, *pgxpool.Pool) {
 	return l, pool
 }
 
+// AreaLog returns an open log in a fresh schema migrated by the area's
+// migrate (which creates the log and the area's own tables), whose appends
+// run the area's inline statements, and the pool on its database.
+func AreaLog(t testing.TB, migrate func(context.Context, *pgxpool.Pool, string) error,
+	inline func(schema string) func([]eventlog.Event) ([]eventlog.Statement, error)) (*eventlog.Log, *pgxpool.Pool) {
+	t.Helper()
+	pool, schema := testenv.Schema(t)
+	ctx := context.Background()
+	if err := migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(ctx, eventlog.Config{Pool: pool, Schema: schema, Inline: inline(schema)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l, pool
+}
+
 // Answer is a command API answer.
 type Answer struct {
 	Status int
