@@ -80,7 +80,12 @@ func New(cfg Config) (*Gateway, error) {
 		Applied: func(ctx context.Context, projection, area string, partition int, position int64) error {
 			w := consumer.Waiter{Pool: cfg.ReadPool, Schema: cfg.Schema, Name: projector.ConsumerName(projection),
 				Area: area, Redis: cfg.Redis, Namespace: cfg.Namespace}
-			return w.Wait(ctx, partition, position)
+			// The projector's announcement usually settles the wait; the
+			// checkpoint is read only when none comes quickly.
+			return hub.WaitApplied(ctx, live.Partition{Projection: projection, Area: area, Partition: partition},
+				position, 40*time.Millisecond, func(ctx context.Context) (bool, error) {
+					return w.Applied(ctx, partition, position)
+				})
 		},
 		Status: func(ctx context.Context) ([]projector.ProjectionStatus, error) {
 			rebuilding, err := projector.RebuildsInProgress(ctx, cfg.ReadPool, cfg.Schema)

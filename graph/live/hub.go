@@ -44,6 +44,16 @@ type Hub struct {
 	nextID int
 	subs   map[int]*sub
 	wake   chan struct{} // closed and replaced on every announcement
+	// applied is the highest position announced per projection, area and
+	// partition: the projection has applied the partition up to it.
+	applied map[Partition]int64
+}
+
+// Partition names one partition of an area's log as one projection
+// follows it.
+type Partition struct {
+	Projection, Area string
+	Partition        int
 }
 
 type sub struct {
@@ -56,7 +66,8 @@ func NewHub(rdb redis.UniversalClient, channel string, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Hub{rdb: rdb, channel: channel, log: log, subs: map[int]*sub{}, wake: make(chan struct{})}
+	return &Hub{rdb: rdb, channel: channel, log: log, subs: map[int]*sub{}, wake: make(chan struct{}),
+		applied: map[Partition]int64{}}
 }
 
 // Run follows the channel until ctx ends, resubscribing after errors.
@@ -108,6 +119,8 @@ func (h *Hub) publish(a Announcement) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	at := fmt.Sprintf("%s/%s/%d/%d", a.Projection, a.Area, a.Partition, a.Position)
+	k := Partition{a.Projection, a.Area, a.Partition}
+	h.applied[k] = max(h.applied[k], a.Position)
 	for _, c := range a.Changes {
 		c.At = at
 		for _, s := range h.subs {
@@ -163,9 +176,36 @@ func (h *Hub) Subscribers() int {
 	return len(h.subs)
 }
 
-// Woken returns a channel closed at the next announcement.
-func (h *Hub) Woken() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.wake
+// WaitApplied returns nil once p is applied up to position: as soon as an
+// announcement says so, or when check (a direct look at the projection's
+// checkpoint) does. Announcements are at most once (a gateway that
+// resubscribes misses some), so check also runs after a first short wait
+// and then every poll interval while no announcement settles it.
+func (h *Hub) WaitApplied(ctx context.Context, p Partition, position int64, poll time.Duration,
+	check func(context.Context) (bool, error)) error {
+	next := time.Now().Add(poll / 4)
+	for {
+		h.mu.Lock()
+		done, wake := h.applied[p] >= position, h.wake
+		h.mu.Unlock()
+		if done {
+			return nil
+		}
+		if !time.Now().Before(next) {
+			ok, err := check(ctx)
+			if err != nil || ok {
+				return err
+			}
+			next = time.Now().Add(poll)
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
 }

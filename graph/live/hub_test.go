@@ -83,3 +83,53 @@ func TestSharedLoadsOncePerChange(t *testing.T) {
 		t.Fatal("a later change did not read again")
 	}
 }
+
+// An announcement settles a read-your-writes wait without reading the
+// checkpoint; without announcements the checkpoint check settles it.
+func TestWaitApplied(t *testing.T) {
+	t.Parallel()
+	h := NewHub(nil, "unused", nil)
+	p := Partition{Projection: "customers", Area: "customers", Partition: 3}
+	var checks atomic.Int64
+	never := func(context.Context) (bool, error) { checks.Add(1); return false, nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	done := make(chan error, 1)
+	go func() { done <- h.WaitApplied(ctx, p, 42, time.Hour, never) }()
+	time.Sleep(10 * time.Millisecond)
+	h.publish(Announcement{Projection: "customers", Area: "customers", Partition: 3, Position: 41})
+	h.publish(Announcement{Projection: "customers", Area: "other", Partition: 3, Position: 50})
+	select {
+	case err := <-done:
+		t.Fatalf("settled early: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.publish(Announcement{Projection: "customers", Area: "customers", Partition: 3, Position: 43})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if checks.Load() != 0 {
+		t.Fatalf("%d checkpoint checks", checks.Load())
+	}
+	// Already announced: returns at once.
+	if err := h.WaitApplied(ctx, p, 43, time.Hour, never); err != nil {
+		t.Fatal(err)
+	}
+
+	// No announcement: the check runs and settles it.
+	var n atomic.Int64
+	later := func(context.Context) (bool, error) { return n.Add(1) >= 3, nil }
+	if err := h.WaitApplied(ctx, Partition{"customers", "customers", 4}, 1, 5*time.Millisecond, later); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 3 {
+		t.Fatalf("%d checks", n.Load())
+	}
+	// The context bounds it.
+	short, cancelShort := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancelShort()
+	if err := h.WaitApplied(short, Partition{"customers", "customers", 5}, 1, 5*time.Millisecond, never); err != context.DeadlineExceeded {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -35,7 +35,7 @@ const (
 	gwPushRate   = 200 // mutations/s during the push-latency drive
 	gwPushDrive  = 10 * time.Second
 	gwQuery      = `{ customers(first: 20) { edges { node { id name salesRep { name } nextAppointment { startsAt } deals { stage } } } } }`
-	gwSubQuery   = `subscription { customerChanged { id name } }`
+	gwSubQuery   = `subscription($id: ID!) { customerChanged(id: $id) { id name } }`
 	gwPushPrefix = "bench-sub-"
 	// gwRawQuery is what the loaders fetch for gwQuery, as one statement.
 	gwRawQuery = `SELECT c.id, c.name, s.name, a.starts_at, d.stages
