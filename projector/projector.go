@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -79,10 +80,16 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, ps ...Proje
 }
 
 // decode unmarshals an event's data; a malformed event is an error, so the
-// consumer retries and then parks it rather than applying half of it.
+// consumer retries and then parks it rather than applying half of it, or
+// writing rows no query reaches: well-typed JSON that no area records (see
+// wellFormed) is malformed too, since null or {} would upsert a row whose
+// id is "".
 func decode[T any](data []byte, typ string) (T, error) {
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	if err := wellFormed(reflect.ValueOf(v)); err != nil {
 		return v, fmt.Errorf("decode %s: %w", typ, err)
 	}
 	return v, nil
