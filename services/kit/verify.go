@@ -1,9 +1,7 @@
 package kit
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
@@ -84,40 +81,6 @@ type TableSpec struct {
 	// for the two schemas) and compared everywhere else.
 	Clocked     []string
 	ClockedWhen string
-}
-
-// Diff is one row that differs between the live table and the replay.
-type Diff struct {
-	Table string
-	// Key is the row's key, "col=value,col=value".
-	Key string
-	// Live and Rebuilt are the differing columns of each side as a JSON
-	// object, or the whole row when the other side lacks it; nil when this
-	// side lacks the row.
-	Live, Rebuilt json.RawMessage
-}
-
-// String is "table key: live=... rebuilt=...", "table key: missing from
-// live, rebuilt=..." or "table key: extra in live, live=...".
-func (d Diff) String() string {
-	switch {
-	case d.Live == nil:
-		return fmt.Sprintf("%s %s: missing from live, rebuilt=%s", d.Table, d.Key, d.Rebuilt)
-	case d.Rebuilt == nil:
-		return fmt.Sprintf("%s %s: extra in live, live=%s", d.Table, d.Key, d.Live)
-	default:
-		return fmt.Sprintf("%s %s: live=%s rebuilt=%s", d.Table, d.Key, d.Live, d.Rebuilt)
-	}
-}
-
-// TableResult is the comparison of one table.
-type TableResult struct {
-	Table                 string
-	LiveRows, RebuiltRows int64
-	// Differing counts every differing row; Diffs lists the first MaxRows
-	// in key order.
-	Differing int64
-	Diffs     []Diff
 }
 
 // VerifyResult is what Verify found.
@@ -407,99 +370,6 @@ func (v *verifier) replay(ctx context.Context, area string, c cut) error {
 	return nil
 }
 
-// applyPage applies evs in one transaction; when one fails, the page is
-// redone with a savepoint per event, leaving out the failing ones.
-func (v *verifier) applyPage(ctx context.Context, area string, evs []eventlog.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	err := pgx.BeginFunc(ctx, v.conn, func(tx pgx.Tx) error {
-		for _, ev := range evs {
-			if err := v.cfg.Apply(ctx, tx, area, ev); err != nil {
-				return &applyFailure{ev: ev, err: err}
-			}
-		}
-		return nil
-	})
-	var af *applyFailure
-	if errors.As(err, &af) && ctx.Err() == nil && !lockFailure(af.err) {
-		err = pgx.BeginFunc(ctx, v.conn, func(tx pgx.Tx) error { return v.applyGuarded(ctx, tx, area, evs) })
-	}
-	if err != nil {
-		return err
-	}
-	v.res.Replayed += int64(len(evs))
-	return nil
-}
-
-// applyGuarded applies each of evs under its own savepoint, leaving out
-// (and recording in Failed) those whose Apply fails. A failing savepoint,
-// a lost lock race, a closed connection or a cancelled ctx is an error.
-func (v *verifier) applyGuarded(ctx context.Context, tx pgx.Tx, area string, evs []eventlog.Event) error {
-	for _, ev := range evs {
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("savepoint: %w", err)
-		}
-		if aerr := v.cfg.Apply(ctx, sp, area, ev); aerr != nil {
-			if err := sp.Rollback(ctx); err != nil || ctx.Err() != nil || tx.Conn().IsClosed() || lockFailure(aerr) {
-				return &applyFailure{ev: ev, err: aerr}
-			}
-			v.log.Warn("verify: an event the live consumer applied fails in the replay", "area", area,
-				"position", ev.Position, "event_id", ev.ID, "stream_id", ev.StreamID, "err", aerr)
-			v.res.Failed = append(v.res.Failed, fmt.Sprintf("%s/%d (%s): %v", area, ev.Position, ev.ID, aerr))
-			continue
-		}
-		if err := sp.Commit(ctx); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
-		}
-	}
-	return nil
-}
-
-// applyNested applies evs inside tx under one savepoint; when one fails,
-// it rolls back to the savepoint and applies them one savepoint each.
-func (v *verifier) applyNested(ctx context.Context, tx pgx.Tx, area string, evs []eventlog.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	for _, ev := range evs {
-		if err = v.cfg.Apply(ctx, sp, area, ev); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		return sp.Commit(ctx)
-	}
-	if rerr := sp.Rollback(ctx); rerr != nil || ctx.Err() != nil || lockFailure(err) {
-		return errors.Join(err, rerr)
-	}
-	return v.applyGuarded(ctx, tx, area, evs)
-}
-
-// applyFailure is an Apply error of one event.
-type applyFailure struct {
-	ev  eventlog.Event
-	err error
-}
-
-func (e *applyFailure) Error() string {
-	return fmt.Sprintf("apply %s (position %d): %v", e.ev.ID, e.ev.Position, e.err)
-}
-
-func (e *applyFailure) Unwrap() error { return e.err }
-
-// lockFailure reports deadlocks, serialization failures and lock timeouts:
-// they say nothing about the event.
-func lockFailure(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == "55P03")
-}
-
 // compareAtCut is step 2: in one REPEATABLE READ transaction, whose
 // snapshot is taken after the live tables are locked, it reads the cut
 // again, applies what the live consumer committed since first, compares
@@ -579,176 +449,4 @@ func (v *verifier) compareAtCut(ctx context.Context, first cut) error {
 		v.res.Tables = append(v.res.Tables, tr)
 	}
 	return nil
-}
-
-// compareTable compares one table of the live schema with the scratch one
-// by key, on every column but the spec's exclusions, in SQL.
-func (v *verifier) compareTable(ctx context.Context, tx pgx.Tx, t TableSpec) (TableResult, error) {
-	tr := TableResult{Table: t.Name}
-	where := "true"
-	if t.Where != "" {
-		where = t.Where
-	}
-	var keyObj, keyText []string
-	for _, k := range t.Key {
-		keyObj = append(keyObj, fmt.Sprintf("'%s', x.%s", k, k))
-		keyText = append(keyText, fmt.Sprintf("'%s=' || coalesce(x.%s::text, 'NULL')", k, k))
-	}
-	cond := "false"
-	if len(t.Clocked) > 0 {
-		cond = "(" + strings.NewReplacer("{live}", v.cfg.Schema, "{scratch}", v.cfg.Scratch).Replace(t.ClockedWhen) + ")"
-	}
-	masked := `to_jsonb(x) - $1::text[] - CASE WHEN ` + cond + ` THEN $2::text[] ELSE '{}'::text[] END`
-	side := func(schema string) string {
-		return `SELECT jsonb_build_object(` + strings.Join(keyObj, ", ") + `) AS k, ` +
-			strings.Join(keyText, ` || ',' || `) + ` AS kt, ` + masked + ` AS j FROM ` +
-			schema + `.` + t.Name + ` x WHERE ` + where
-	}
-	ignore, clocked := nonNil(t.Ignore), nonNil(t.Clocked)
-	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+v.cfg.Schema+`.`+t.Name+` x WHERE `+where+`),
-		(SELECT count(*) FROM `+v.cfg.Scratch+`.`+t.Name+` x WHERE `+where+`)`).Scan(&tr.LiveRows, &tr.RebuiltRows); err != nil {
-		return tr, err
-	}
-	rows, err := tx.Query(ctx, `WITH l AS (`+side(v.cfg.Schema)+`), r AS (`+side(v.cfg.Scratch)+`)
-		SELECT coalesce(l.kt, r.kt), l.j::text, r.j::text, count(*) OVER ()
-		FROM l FULL JOIN r ON l.k = r.k
-		WHERE l.j IS DISTINCT FROM r.j
-		ORDER BY coalesce(l.k, r.k) LIMIT $3`, ignore, clocked, v.cfg.MaxRows)
-	if err != nil {
-		return tr, err
-	}
-	var key string
-	var lj, rj *string
-	if _, err := pgx.ForEachRow(rows, []any{&key, &lj, &rj, &tr.Differing}, func() error {
-		d, err := diffRow(t.Name, key, lj, rj)
-		if err != nil {
-			return err
-		}
-		tr.Diffs = append(tr.Diffs, d)
-		return nil
-	}); err != nil {
-		return tr, err
-	}
-	return tr, nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// diffRow keeps, of two differing rows, the columns that differ (both
-// whole rows when none does by text, e.g. 1.50 and 1.5).
-func diffRow(table, key string, live, rebuilt *string) (Diff, error) {
-	d := Diff{Table: table, Key: key}
-	compact := func(s string) json.RawMessage {
-		var b bytes.Buffer
-		if json.Compact(&b, []byte(s)) != nil {
-			return json.RawMessage(s)
-		}
-		return b.Bytes()
-	}
-	if live == nil || rebuilt == nil {
-		if live != nil {
-			d.Live = compact(*live)
-		}
-		if rebuilt != nil {
-			d.Rebuilt = compact(*rebuilt)
-		}
-		return d, nil
-	}
-	var l, r map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(*live), &l); err != nil {
-		return d, err
-	}
-	if err := json.Unmarshal([]byte(*rebuilt), &r); err != nil {
-		return d, err
-	}
-	dl, dr := map[string]json.RawMessage{}, map[string]json.RawMessage{}
-	for k, lv := range l {
-		if rv, ok := r[k]; !ok || string(rv) != string(lv) {
-			dl[k] = lv
-			if ok {
-				dr[k] = rv
-			}
-		}
-	}
-	for k, rv := range r {
-		if _, ok := l[k]; !ok {
-			dr[k] = rv
-		}
-	}
-	if len(dl) == 0 && len(dr) == 0 {
-		d.Live, d.Rebuilt = compact(*live), compact(*rebuilt)
-		return d, nil
-	}
-	var err error
-	if d.Live, err = json.Marshal(dl); err != nil { // map keys come out sorted
-		return d, err
-	}
-	d.Rebuilt, err = json.Marshal(dr)
-	return d, err
-}
-
-// ReplicaVerifyConfig configures VerifyReplica. Zero values take the
-// documented defaults.
-type ReplicaVerifyConfig struct {
-	// Pool is the replicating area's database; Schema its schema (the
-	// area's name).
-	Pool   *pgxpool.Pool
-	Schema string
-	// Name is the consumer feeding the replica (default Schema: an area's
-	// consumers are named after it).
-	Name string
-	// Source is the replicated area, Log its log, Mapper the replica's
-	// Mapper (the one the area's Open gives its Replica).
-	Source string
-	Log    consumer.LogSource
-	Mapper Mapper
-	// Partitions of the source area's log (default 8).
-	Partitions  int
-	MaxRows     int
-	LockTimeout time.Duration
-	Logger      *slog.Logger
-}
-
-// ReplicaLabel names the replica of source kept by area: "area.source".
-func ReplicaLabel(area, source string) string { return area + "." + source }
-
-// VerifyReplica rebuilds an area's replica of Source from Source's log into
-// the scratch schema "<schema>_verify_<source>", with the Replica's own
-// handler, and compares its rows (area = Source) with the live replica on
-// every column, as Verify does. The consumer feeding a replica also runs
-// the area's reactions: an event parked because its reaction failed rolled
-// the replica's change back too, and is left out of the replay as well.
-// Errors as Verify.
-func VerifyReplica(ctx context.Context, cfg ReplicaVerifyConfig) (VerifyResult, error) {
-	if cfg.Name == "" {
-		cfg.Name = cfg.Schema
-	}
-	if !pgmigrate.ValidIdent(cfg.Source) {
-		return VerifyResult{}, fmt.Errorf("verify: invalid Source %q", cfg.Source)
-	}
-	if cfg.Mapper == nil {
-		return VerifyResult{}, errors.New("verify: Mapper is required")
-	}
-	scratch := cfg.Schema + "_verify_" + cfg.Source
-	replica := NewReplica(ReplicaConfig{Pool: cfg.Pool, Schema: scratch, Source: cfg.Source, Name: cfg.Name,
-		Partitions: cfg.Partitions, Mapper: cfg.Mapper})
-	h := replica.Handler()
-	return Verify(ctx, VerifyConfig{
-		Pool: cfg.Pool, Schema: cfg.Schema, Scratch: scratch, Name: cfg.Name,
-		Label: ReplicaLabel(cfg.Schema, cfg.Source), Areas: []string{cfg.Source},
-		Sources:    map[string]consumer.LogSource{cfg.Source: cfg.Log},
-		Partitions: cfg.Partitions, MaxRows: cfg.MaxRows, LockTimeout: cfg.LockTimeout, Logger: cfg.Logger,
-		Prepare: MigrateReplica,
-		Apply: func(ctx context.Context, tx pgx.Tx, _ string, ev eventlog.Event) error {
-			return h.Handle(ctx, tx, ev)
-		},
-		// position is the log position of the last event that changed the
-		// row: the same in a replay, so every column is compared.
-		Tables: []TableSpec{{Name: "replica", Key: []string{"area", "id"}, Where: "x.area = '" + cfg.Source + "'"}},
-	})
 }
