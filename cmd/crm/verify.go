@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -13,7 +14,10 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/projector"
+	"crm/services/appointments"
+	"crm/services/campaigns"
 	"crm/services/kit"
+	"crm/services/relationships"
 )
 
 // replicaDef is one area's replica of another area, as the area's Open
@@ -24,12 +28,18 @@ type replicaDef struct {
 	mapper       kit.Mapper
 }
 
-// replicaDefs lists every area replica. Keep in step with the areas' Open.
-var replicaDefs = []replicaDef{
-	{"appointments", "customers", kit.StatusMapper("customerId", kit.CustomerStatuses)},
-	{"appointments", "relationships", kit.StatusMapper("salespersonId", map[string]string{"SalespersonRegistered": "ACTIVE"}, "role")},
-	{"relationships", "customers", kit.StatusMapper("customerId", kit.CustomerStatuses)},
-	{"campaigns", "customers", kit.StatusMapper("customerId", kit.CustomerStatuses)},
+// replicaDefs lists every area replica, from the areas' own lists.
+func replicaDefs() []replicaDef {
+	var defs []replicaDef
+	for _, a := range []struct {
+		area     string
+		replicas map[string]kit.Mapper
+	}{{appointments.Area, appointments.Replicas}, {relationships.Area, relationships.Replicas}, {campaigns.Area, campaigns.Replicas}} {
+		for _, source := range slices.Sorted(maps.Keys(a.replicas)) {
+			defs = append(defs, replicaDef{a.area, source, a.replicas[source]})
+		}
+	}
+	return defs
 }
 
 // verifyTarget is one model crm verify checks: a read model or a replica.
@@ -45,7 +55,7 @@ func verifyTargets() []verifyTarget {
 	for _, p := range projector.All() {
 		ts = append(ts, verifyTarget{label: projector.VerifyLabel(p.Name()), proj: p})
 	}
-	for _, r := range replicaDefs {
+	for _, r := range replicaDefs() {
 		ts = append(ts, verifyTarget{label: kit.ReplicaLabel(r.area, r.source), replica: r})
 	}
 	return ts

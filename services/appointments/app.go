@@ -9,6 +9,13 @@ import (
 	"crm/services/kit"
 )
 
+// Replicas maps each area this one replicates to how its events change the
+// replica (crm verify replays them with the same mappers).
+var Replicas = map[string]kit.Mapper{
+	"customers":     kit.StatusMapper("customerId", kit.CustomerStatuses),
+	"relationships": kit.StatusMapper("salespersonId", map[string]string{"SalespersonRegistered": "ACTIVE"}, "role"),
+}
+
 // Open migrates the area's schema and assembles the area: its log (with
 // the inline appointment index), command API, relay, its replicas of the
 // customers and the salespeople, and its reaction to archived customers.
@@ -21,10 +28,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 		return kit.NewReplica(kit.ReplicaConfig{Pool: cfg.Pool, Schema: Area, Source: source, Name: Area,
 			Partitions: cfg.Partitions, Wait: cfg.ConsistencyWait, Redis: cfg.Redis, Namespace: cfg.Namespace, Mapper: m})
 	}
-	f := facts{
-		customers:   replica("customers", kit.StatusMapper("customerId", kit.CustomerStatuses)),
-		salespeople: replica("relationships", kit.StatusMapper("salespersonId", map[string]string{"SalespersonRegistered": "ACTIVE"}, "role")),
-	}
+	f := facts{customers: replica("customers", Replicas["customers"]), salespeople: replica("relationships", Replicas["relationships"])}
 	svc := NewService(log, f, cfg.Pool)
 	archived := kit.React("CustomerArchived", func(ctx context.Context, ev eventlog.Event) error {
 		return svc.CustomerArchived(ctx, kit.DataField(ev, "customerId"), ev)

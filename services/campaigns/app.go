@@ -9,6 +9,10 @@ import (
 	"crm/services/kit"
 )
 
+// Replicas maps each area this one replicates to how its events change the
+// replica (crm verify replays them with the same mappers).
+var Replicas = map[string]kit.Mapper{"customers": kit.StatusMapper("customerId", kit.CustomerStatuses)}
+
 // Open migrates the area's schema and assembles the area: its log (with
 // the inline deal index), command API, relay, its replica of the customers
 // and its reaction to archived customers.
@@ -18,7 +22,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 		return nil, err
 	}
 	customers := kit.NewReplica(kit.ReplicaConfig{Pool: cfg.Pool, Schema: Area, Source: "customers", Name: Area,
-		Partitions: cfg.Partitions, Wait: cfg.ConsistencyWait, Redis: cfg.Redis, Namespace: cfg.Namespace, Mapper: kit.StatusMapper("customerId", kit.CustomerStatuses)})
+		Partitions: cfg.Partitions, Wait: cfg.ConsistencyWait, Redis: cfg.Redis, Namespace: cfg.Namespace, Mapper: Replicas["customers"]})
 	svc := NewService(log, facts{customers}, cfg.Pool)
 	archived := kit.React("CustomerArchived", func(ctx context.Context, ev eventlog.Event) error {
 		return svc.CustomerArchived(ctx, kit.DataField(ev, "customerId"), ev)

@@ -8,6 +8,10 @@ import (
 	"crm/services/relationships/domain"
 )
 
+// Replicas maps each area this one replicates to how its events change the
+// replica (crm verify replays them with the same mappers).
+var Replicas = map[string]kit.Mapper{"customers": kit.StatusMapper("customerId", kit.CustomerStatuses)}
+
 // Open migrates the area's schema and assembles the area: its log, command
 // API, relay, its replica of the customers (for account teams and
 // interests) and its reaction to won deals (products owned).
@@ -18,7 +22,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 	}
 	customers := kit.NewReplica(kit.ReplicaConfig{Pool: cfg.Pool, Schema: Area, Source: "customers", Name: Area,
 		Partitions: cfg.Partitions, Wait: cfg.ConsistencyWait, Redis: cfg.Redis, Namespace: cfg.Namespace,
-		Mapper: kit.StatusMapper("customerId", kit.CustomerStatuses)})
+		Mapper: Replicas["customers"]})
 	svc := NewService(log, facts{customers})
 	return kit.NewArea(Area, cfg, log, svc.Routes(cfg.Logger),
 		kit.Subscription{Source: "customers", Handlers: []consumer.Handler{customers.Handler()}},
