@@ -40,11 +40,16 @@ type Config struct {
 	// MaxBodyBytes caps a request body; default 1 MiB. Larger bodies are
 	// refused with HTTP 413 and BAD_USER_INPUT before any parsing.
 	MaxBodyBytes int64
-	// ComplexityLimit caps gqlgen's complexity (COMPLEXITY_LIMIT_EXCEEDED);
-	// default 1000.
+	// ComplexityLimit caps gqlgen's complexity (COMPLEXITY_LIMIT_EXCEEDED):
+	// 1 per field, a connection's selection counted once per row it may
+	// return (first, default 20); default 2000. It also caps the fields a
+	// document selects once its fragments are expanded (see ShapeLimit).
 	ComplexityLimit int
 	// MaxDepth caps field nesting (see DepthLimit); default 12.
 	MaxDepth int
+	// MaxFragments caps the fragments a document defines (see ShapeLimit);
+	// default 100.
+	MaxFragments int
 	// APQCacheSize is the number of persisted queries kept (LRU); default 1000.
 	APQCacheSize int
 	// QueryCacheSize is the number of parsed documents kept; default 1000.
@@ -63,10 +68,13 @@ func (c *Config) setDefaults() {
 		c.MaxBodyBytes = 1 << 20
 	}
 	if c.ComplexityLimit == 0 {
-		c.ComplexityLimit = 1000
+		c.ComplexityLimit = 2000
 	}
 	if c.MaxDepth == 0 {
 		c.MaxDepth = 12
+	}
+	if c.MaxFragments == 0 {
+		c.MaxFragments = 100
 	}
 	if c.APQCacheSize == 0 {
 		c.APQCacheSize = 1000
@@ -82,7 +90,7 @@ func (c Config) Validate() error {
 	if c.Resolver == nil || c.Resolver.Store == nil {
 		errs = append(errs, errors.New("graph: Config.Resolver with a Store is required"))
 	}
-	if c.MaxBodyBytes < 0 || c.ComplexityLimit < 0 || c.MaxDepth < 0 || c.APQCacheSize < 0 || c.QueryCacheSize < 0 {
+	if c.MaxBodyBytes < 0 || c.ComplexityLimit < 0 || c.MaxDepth < 0 || c.MaxFragments < 0 || c.APQCacheSize < 0 || c.QueryCacheSize < 0 {
 		errs = append(errs, errors.New("graph: limits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -98,7 +106,9 @@ func NewServer(cfg Config) (*handler.Server, error) {
 		return nil, err
 	}
 	r := cfg.Resolver
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	gcfg := generated.Config{Resolvers: r}
+	pageComplexity(&gcfg.Complexity)
+	srv := handler.New(generated.NewExecutableSchema(gcfg))
 	for _, t := range cfg.Transports {
 		srv.AddTransport(t)
 	}
@@ -111,6 +121,7 @@ func NewServer(cfg Config) (*handler.Server, error) {
 		srv.Use(noIntrospection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
+	srv.Use(ShapeLimit{MaxFragments: cfg.MaxFragments, MaxFields: cfg.ComplexityLimit})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.Use(DepthLimit{Max: cfg.MaxDepth})
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))

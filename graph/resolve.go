@@ -112,11 +112,20 @@ func (r *Resolver) appointmentConnection(ctx context.Context, items []*model.App
 	return c
 }
 
+// maxFilterText caps the text filters of customers, so that a client
+// cannot make the database match a pattern the size of a request body.
+const maxFilterText = 200
+
 // customers answers a customer connection of q.
 func (r *Resolver) customers(ctx context.Context, q readstore.CustomerQuery, first *int, after *string) (*model.CustomerConnection, error) {
 	p, err := readstore.ParsePage(first, after)
 	if err != nil {
 		return nil, err
+	}
+	for field, v := range map[string]*string{"search": q.Search, "interest": q.Interest} {
+		if v != nil && len(*v) > maxFilterText {
+			return nil, errcode.Invalid(field, "%s must be at most %d bytes", field, maxFilterText)
+		}
 	}
 	items, more, err := r.Store.Customers(ctx, q, p)
 	if err != nil {
