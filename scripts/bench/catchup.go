@@ -89,7 +89,7 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		header: []string{"process", "work", "events", "time", "events/s", "CPU", "peak resident", "resident at end"},
 	}
 
-	svc, err := startChild(bin, dir, "service-customers", penv, "service", "customers")
+	svc, err := startSettled(ctx, bin, dir, "service-customers", penv, 2*time.Second, "service", "customers")
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		fmt.Sprintf("%d of %d", relayed, n), secs(took), rate(relayed, took), secs(relayCPU), mib(svc.peak()), mib(svc.resident())})
 	fmt.Fprintf(os.Stderr, "bench: catch-up: relay %d events in %s, peak %s\n", relayed, took.Round(time.Millisecond), mib(svc.peak()))
 
-	proj, err := startChild(bin, dir, "projector", penv, "projector")
+	proj, err := startSettled(ctx, bin, dir, "projector", penv, 2*time.Second, "projector")
 	if err != nil {
 		return err
 	}

@@ -187,6 +187,43 @@ func (c *child) stop() {
 	}
 }
 
+// tooManyClients reports whether the process's log shows PostgreSQL
+// refusing a connection for want of slots (53300): other work on this
+// server's 100 connections, not a failure of what is measured.
+func (c *child) tooManyClients() bool {
+	b, _ := os.ReadFile(c.log)
+	return strings.Contains(string(b), "SQLSTATE 53300")
+}
+
+// startSettled starts a long-running process and gives it settle to open
+// its connections; when it exits meanwhile for want of PostgreSQL
+// connections it is started again (up to 5 times, 5 s apart).
+func startSettled(ctx context.Context, bin, dir, name string, env []string, settle time.Duration, args ...string) (*child, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := startChild(bin, dir, name, env, args...)
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			c.stop()
+			return nil, ctx.Err()
+		case <-time.After(settle):
+			return c, nil
+		case <-c.done:
+		}
+		if !c.tooManyClients() || attempt >= 5 {
+			return nil, fmt.Errorf("crm %s exited at start: %s", name, c.tail())
+		}
+		fmt.Fprintf(os.Stderr, "bench: crm %s: PostgreSQL has no free connection; starting it again in 5 s\n", name)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
 // tail is the end of the process's log, for error messages.
 func (c *child) tail() string {
 	b, _ := os.ReadFile(c.log)

@@ -149,12 +149,23 @@ var (
 // runRebuild runs `crm projections rebuild customers` to its end.
 func runRebuild(ctx context.Context, bin, dir string, env []string, n int64) (rebuildRun, error) {
 	r := rebuildRun{events: n}
-	c, err := startChild(bin, dir, fmt.Sprintf("rebuild-%d", n), env, "projections", "rebuild", rebuildProjection)
-	if err != nil {
-		return r, err
-	}
-	if err := c.wait(ctx); err != nil {
-		return r, err
+	var c *child
+	for attempt := 1; ; attempt++ {
+		var err error
+		c, err = startChild(bin, dir, fmt.Sprintf("rebuild-%d", n), env, "projections", "rebuild", rebuildProjection)
+		if err != nil {
+			return r, err
+		}
+		err = c.wait(ctx)
+		if err == nil {
+			break
+		}
+		// Other work on this server may hold every connection for a while.
+		if !c.tooManyClients() || attempt >= 5 || ctx.Err() != nil {
+			return r, err
+		}
+		fmt.Fprintf(os.Stderr, "bench: rebuild %d: PostgreSQL has no free connection; running it again in 5 s\n", n)
+		time.Sleep(5 * time.Second)
 	}
 	r.wall = time.Since(c.start)
 	r.peak = c.peak()
