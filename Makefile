@@ -7,7 +7,7 @@ SETUP = bash scripts/setup.sh
 # Go sources gofmt checks: all but testdata, node_modules and hidden dirs.
 GO_FILES = $$(find . -name '*.go' -not -path '*/.*/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')
 
-.PHONY: run test bench generate check-generate lint build setup
+.PHONY: run test bench chaos generate check-generate lint build setup
 
 run: build
 	$(SETUP) run
@@ -31,6 +31,11 @@ bench:
 	else \
 		echo "$(GO) test -run '^$$' -bench . -benchtime 3s ./..."; $(GO) test -run '^$$' -bench . -benchtime 3s ./...; \
 	fi
+
+# The full fault-injection suite (docs/chaos.md); make test runs a shortened one.
+chaos:
+	$(SETUP) test
+	CRM_CHAOS=full $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./scripts/chaos/
 
 generate:
 	$(GO) generate ./...

@@ -63,6 +63,17 @@ type Config struct {
 	// ServiceAddrs maps each area to the listen address of `crm service
 	// AREA`: CRM_SERVICE_ADDR when set, else a fixed port per area.
 	ServiceAddrs map[string]string
+	// DBMaxConns caps each PostgreSQL pool of the process
+	// (CRM_DB_MAX_CONNS; 0: each component's default; -1: invalid).
+	DBMaxConns int32
+}
+
+// poolSize is the size of a pool whose component default is def.
+func (c Config) poolSize(def int32) int32 {
+	if c.DBMaxConns > 0 {
+		return c.DBMaxConns
+	}
+	return def
 }
 
 // envName is the variable holding component's database URL or area's
@@ -90,6 +101,12 @@ func configFromEnv(getenv func(string) string) Config {
 		ServiceAddrs: map[string]string{},
 	}
 	serviceAddr := get("CRM_SERVICE_ADDR", "")
+	if v := get("CRM_DB_MAX_CONNS", ""); v != "" {
+		c.DBMaxConns = -1
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 1000 {
+			c.DBMaxConns = int32(n)
+		}
+	}
 	for _, comp := range append(append([]string{}, areas...), readComponent) {
 		c.DatabaseURLs[comp] = get(envName(comp, "DATABASE_URL"), c.DatabaseURL)
 	}
@@ -122,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	check("CRM_REDIS_URL", validateRedisURL(c.RedisURL))
 	check("CRM_NAMESPACE", validateNamespace(c.Namespace))
+	if c.DBMaxConns < 0 {
+		check("CRM_DB_MAX_CONNS", errors.New("want a number of connections, 1-1000"))
+	}
 	for _, area := range areas {
 		check(envName(area, "URL"), validateHTTPURL(c.ServiceURLs[area]))
 	}

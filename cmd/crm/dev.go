@@ -69,7 +69,7 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 		if p, ok := pools[u]; ok {
 			return p, nil
 		}
-		p, err := openPool(ctx, u, 20)
+		p, err := openPool(ctx, u, cfg.poolSize(20))
 		if err != nil {
 			return nil, fmt.Errorf("dev: %s: %w", component, err)
 		}

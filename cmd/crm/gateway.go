@@ -70,7 +70,7 @@ func allowedOrigins(a *app) []string {
 
 // runGateway runs the gateway alone, reaching the services over HTTP.
 func runGateway(ctx context.Context, a *app, cfg Config) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], 30)
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(30))
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

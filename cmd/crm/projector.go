@@ -13,7 +13,7 @@ import (
 // database until ctx ends. Several processes may run at once: partitions
 // are leased, each to one process at a time.
 func runProjector(ctx context.Context, a *app, cfg Config) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], 20)
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(20))
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}

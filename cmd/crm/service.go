@@ -15,7 +15,7 @@ import (
 // addr, its relay, and its consumers of other areas (replicas, reactions),
 // which catch up from the other services' log APIs.
 func runService(ctx context.Context, a *app, cfg Config, area string) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[area], 20)
+	pool, err := openPool(ctx, cfg.DatabaseURLs[area], cfg.poolSize(20))
 	if err != nil {
 		return fmt.Errorf("service %s: %w", area, err)
 	}
