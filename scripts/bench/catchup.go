@@ -37,6 +37,9 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 	if err != nil {
 		return err
 	}
+	if o.logDir != "" {
+		dir = o.logDir
+	}
 	dbURL, drop, err := benchDatabase(ctx, e, "_cu")
 	if err != nil {
 		return err
@@ -134,7 +137,8 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		fmt.Sprintf("%d of %d", total, n*int64(len(followers()))), secs(took), rate(total, took), secs(proj.cpu()), mib(proj.peak()), mib(endRSS)})
 	s.rows = append(s.rows, []string{"`crm service customers`", "meanwhile: serving its log to the projector's catch-up",
 		"", secs(took), "", secs(svcCPU), mib(svc.peak()), mib(svcRSS)})
-	fmt.Fprintf(os.Stderr, "bench: catch-up: projector applied %d in %s, peak %s\n", total, took.Round(time.Millisecond), mib(proj.peak()))
+	fmt.Fprintf(os.Stderr, "bench: catch-up: projector applied %d in %s, peak %s (%s after start)\n",
+		total, took.Round(time.Millisecond), mib(proj.peak()), proj.peakAt.Round(100*time.Millisecond))
 	rep.add(s)
 	return nil
 }

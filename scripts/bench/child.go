@@ -27,6 +27,7 @@ type child struct {
 	mu       sync.Mutex
 	hwm, rss int64 // bytes, last sampled
 	cpuTicks int64 // utime+stime in clock ticks, last sampled
+	peakAt   time.Duration
 }
 
 // startChild runs bin args with env added to this process's environment,
@@ -66,8 +67,8 @@ func (c *child) sample() {
 		if b, err := os.ReadFile(path); err == nil {
 			hwm, rss := statusKB(b, "VmHWM:"), statusKB(b, "VmRSS:")
 			c.mu.Lock()
-			if hwm > 0 {
-				c.hwm = max(c.hwm, hwm*1024)
+			if hwm*1024 > c.hwm {
+				c.hwm, c.peakAt = hwm*1024, time.Since(c.start)
 			}
 			if rss > 0 {
 				c.rss = rss * 1024

@@ -47,6 +47,9 @@ type options struct {
 	// behind; catchupWindow bounds the projector's run.
 	catchupN      int
 	catchupWindow time.Duration
+	// logDir, when set, keeps the crm processes' logs of the rebuild and
+	// catch-up sections there.
+	logDir string
 }
 
 // sections are the names -only accepts, in the order they run.
@@ -76,6 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Int64Var(&o.rebuildSmall, "rebuild-small", 100000, "events in the logs for the first, smaller rebuild (0: none)")
 	fs.IntVar(&o.catchupN, "catchup-events", 1000000, "events behind for the catch-up section")
 	fs.DurationVar(&o.catchupWindow, "catchup-window", 60*time.Second, "longest run of the projector in the catch-up section")
+	fs.StringVar(&o.logDir, "logs", "", "directory to keep the rebuild and catch-up sections' crm process logs in (default: dropped)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -52,6 +52,9 @@ func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
 	if err != nil {
 		return err
 	}
+	if o.logDir != "" {
+		dir = o.logDir
+	}
 	dbURL, drop, err := benchDatabase(ctx, e, "_rb")
 	if err != nil {
 		return err
