@@ -122,16 +122,16 @@ func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
 			"Time and events/s are the rebuild's own (`replayed`, `duration` of its final log line: scratch tables, replay and switch, without process start). " +
 			"Baseline: the same final rows, read into memory first, written by pgx `CopyFrom` into plain tables of the same columns (no indexes) on one connection, in the same run. " +
 			"Ratio = COPY time / rebuild time: the share of the rebuild that writing its result takes. " +
-			"Process CPU is the rebuild process's user+system time (the rest of its wall time it waits on PostgreSQL and the log server). "+
-			"The rebuild is bound by round trips: Apply sends one statement per customer or relationship event and three per appointment or deal event "+
-			"(lock, private-table upsert, recomputed totals), each waiting for its answer, on one connection, one area after another; "+
+			"Process CPU is the rebuild process's user+system time (the rest of its wall time it waits on PostgreSQL and the log server). " +
+			"The rebuild is bound by round trips: Apply sends one statement per customer or relationship event and three per appointment or deal event " +
+			"(lock, private-table upsert, recomputed totals), each waiting for its answer, on one connection, one area after another; " +
 			"most of the process's CPU is the kernel's share of those round trips.",
 		header: []string{"log events", "final rows", "rebuild", "rebuild events/s", "rebuild process CPU", "raw COPY", "COPY rows/s", "ratio"},
 	}
 	mem := section{
 		title: "Rebuild: resident memory of `crm projections rebuild customers`",
 		note: "Peak resident memory of the same runs: the largest of VmHWM sampled from /proc/PID/status every 50 ms and ru_maxrss of the exited process. " +
-			"Target: under 256 MB at 1,000,000 events and about the same at 100,000 (the rebuild streams: one page of events and one transaction at a time). "+
+			"Target: under 256 MB at 1,000,000 events and about the same at 100,000 (the rebuild streams: one page of events and one transaction at a time). " +
 			"crm runs with GOGC=300 and a 1 GiB soft memory limit unless GOGC or GOMEMLIMIT is set (cmd/crm/gc.go), so resident memory can reach about 4x the live heap.",
 		header: []string{"log events", "peak resident", "wall time of the process"},
 	}
