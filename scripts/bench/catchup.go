@@ -92,7 +92,7 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		header: []string{"process", "work", "events", "time", "events/s", "CPU", "peak resident", "resident at end"},
 	}
 
-	svc, err := startSettled(ctx, bin, dir, "service-customers", penv, 2*time.Second, "service", "customers")
+	svc, err := startSettled(ctx, bin, dir, "service-customers", penv, 500*time.Millisecond, "service", "customers")
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		fmt.Sprintf("%d of %d", relayed, n), secs(took), rate(relayed, took), secs(relayCPU), mib(svc.peak()), mib(svc.resident())})
 	fmt.Fprintf(os.Stderr, "bench: catch-up: relay %d events in %s, peak %s\n", relayed, took.Round(time.Millisecond), mib(svc.peak()))
 
-	proj, err := startSettled(ctx, bin, dir, "projector", penv, 2*time.Second, "projector")
+	proj, err := startSettled(ctx, bin, dir, "projector", penv, 500*time.Millisecond, "projector")
 	if err != nil {
 		return err
 	}
