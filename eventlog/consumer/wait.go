@@ -102,16 +102,44 @@ func (w *partWorker) relayed() int64 {
 // is applied. The caller has found the stream drained after reading h, and
 // applied what it read; entries delivered but not acknowledged (to this or
 // a previous owner) could still lie below h, so nothing is recorded while
-// the group has any.
-func (w *partWorker) advanceThrough(h int64) {
+// the group has any, and it reports that they are there.
+func (w *partWorker) advanceThrough(h int64) (pendingLeft bool) {
 	if h <= w.through {
-		return
+		return false
 	}
-	if p, err := w.c.cfg.Redis.XPending(w.ctx, w.key, w.c.group).Result(); err != nil || p.Count > 0 {
-		return
+	p, err := w.c.cfg.Redis.XPending(w.ctx, w.key, w.c.group).Result()
+	if err != nil {
+		return false
+	}
+	if p.Count > 0 {
+		return true
 	}
 	w.markThrough(h)
+	return false
 }
+
+// reclaim takes over the entries another consumer of the group has left
+// pending for a while, and reports whether it ran. They are there when a
+// consumer read the partition's stream while it wrongly believed it held
+// the lease (Redis lost the leases, so two processes took the partition at
+// once) and then let go: nothing would deliver them again, and the
+// partition would lag until a later entry showed the gap. It runs at most
+// once per reclaimInterval; entries pending for less than reclaimIdle may
+// still be in another consumer's hands and are left to it (the checkpoint
+// lock makes taking them harmless, but pointless).
+func (w *partWorker) reclaim() bool {
+	if time.Since(w.reclaimed) < reclaimInterval {
+		return false
+	}
+	w.reclaimed = time.Now()
+	w.claim(reclaimIdle)
+	return true
+}
+
+const (
+	reclaimInterval = time.Second
+	reclaimIdle     = 2 * time.Second
+)
 
 // markThrough stores the through mark (never lowering it).
 func (w *partWorker) markThrough(h int64) {

@@ -48,6 +48,9 @@ type partWorker struct {
 	// through is the through mark this worker last recorded (see
 	// advanceThrough).
 	through int64
+	// reclaimed is when the worker last took over entries left pending
+	// under another consumer (see reclaim).
+	reclaimed time.Time
 }
 
 func newPartWorker(ctx context.Context, c *Consumer, p int, stop <-chan struct{}) *partWorker {
@@ -130,7 +133,7 @@ func (w *partWorker) prepare() (created bool, err error) {
 		return false, err
 	}
 	if !created {
-		w.claim()
+		w.claim(0)
 	}
 	return created, nil
 }
@@ -148,16 +151,17 @@ func (w *partWorker) createGroup() (created bool, err error) {
 	return true, nil
 }
 
-// claim moves every entry pending in the group to this consumer (whoever
-// had them held this partition's lease and is gone) and forgets consumers
-// with nothing pending. Failures are only logged: the checkpoint and gap
-// detection make up for anything left behind.
-func (w *partWorker) claim() {
+// claim moves every entry pending in the group for at least minIdle to
+// this consumer (whoever had them held this partition's lease and is gone)
+// and forgets consumers with nothing pending. Failures are only logged: the
+// checkpoint and gap detection make up for anything left behind.
+func (w *partWorker) claim(minIdle time.Duration) {
 	rdb, c := w.c.cfg.Redis, w.c
 	start := "0-0"
 	for range 1000 {
 		ids, next, err := rdb.XAutoClaimJustID(w.ctx, &redis.XAutoClaimArgs{
 			Stream: w.key, Group: c.group, Consumer: c.cfg.ConsumerID, Start: start, Count: int64(c.cfg.BatchSize),
+			MinIdle: minIdle,
 		}).Result()
 		if err != nil {
 			w.log.Warn("consumer: claim pending entries", "err", err)
@@ -209,7 +213,7 @@ func (w *partWorker) follow(catchUp bool) {
 			// Entries delivered to a previous owner during a brief overlap
 			// may still be pending under its name: take them too, so the
 			// pending read below acknowledges them.
-			w.claim()
+			w.claim(0)
 			catchUp, pending, cursor, fails = false, true, "0", 0
 			continue
 		}
@@ -226,10 +230,10 @@ func (w *partWorker) follow(catchUp bool) {
 		res, err := c.cfg.Redis.XReadGroup(w.ctx, args).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
-			if !pending {
-				w.advanceThrough(head)
-			}
 			pending, fails = false, 0
+			if w.advanceThrough(head) && w.reclaim() {
+				pending, cursor = true, "0"
+			}
 			continue
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
 			// The stream or its group is gone (Redis restarted empty,
@@ -266,8 +270,8 @@ func (w *partWorker) follow(catchUp bool) {
 			cursor = msgs[len(msgs)-1].ID
 		}
 		if len(msgs) == 0 {
-			if !pending {
-				w.advanceThrough(head)
+			if !pending && w.advanceThrough(head) && w.reclaim() {
+				pending, cursor = true, "0"
 			}
 			continue
 		}
@@ -275,8 +279,8 @@ func (w *partWorker) follow(catchUp bool) {
 		if err != nil { // stopping: the rest stays pending for redelivery
 			return
 		}
-		if !pending && gapAt < 0 && len(msgs) < c.cfg.BatchSize {
-			w.advanceThrough(head)
+		if !pending && gapAt < 0 && len(msgs) < c.cfg.BatchSize && w.advanceThrough(head) && w.reclaim() {
+			pending, cursor = true, "0"
 		}
 		if gapAt >= 0 {
 			if gapAt == lastGap {
