@@ -335,11 +335,21 @@ func TestStrayPendingEntryIsReclaimed(t *testing.T) {
 	startConsumer(t, testConfig(t, s, a, rdb, ns), nil)
 	first := a.appendOne(t, "stray")
 	s.waitApplied(t, 1, 20*time.Second)
+	// Every partition has caught up from the log and follows its stream
+	// (a catch-up would read the entry from the log instead).
+	w := Waiter{Pool: s.pool, Schema: s.schema, Name: testName, Area: testArea, Redis: rdb, Namespace: ns}
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	for q := range testParts {
+		if err := w.Wait(wctx, q, first.Position); err != nil {
+			t.Fatalf("partition %d: %v", q, err)
+		}
+	}
 
 	p := eventlog.Partition("stray", testParts)
 	key := eventlog.StreamKey(ns, testArea, p)
 	ghostRDB := redisClient(t, testenv.RedisURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var stray eventlog.Event
 	for attempt := 1; ; attempt++ {
@@ -368,7 +378,6 @@ func TestStrayPendingEntryIsReclaimed(t *testing.T) {
 		}
 		s.waitApplied(t, 1+attempt, 20*time.Second)
 	}
-	w := Waiter{Pool: s.pool, Schema: s.schema, Name: testName, Area: testArea, Redis: rdb, Namespace: ns}
 	if err := w.Wait(ctx, p, stray.Position); err != nil {
 		t.Fatalf("entry %d pending under the ghost was never applied: %v", stray.Position, err)
 	}
