@@ -266,6 +266,12 @@ func (ch *checker) judge(ctx context.Context, st state, muts []*mutation, r *Rep
 		switch m.outcome {
 		case acked:
 			r.Acked++
+			if v := st.versions[m.key]; m.kind == kUpdateCustomer && v > 0 && m.version < v {
+				r.StaleAnswers++
+				bad = append(bad, fmt.Sprintf("%s %s: read-your-writes: answered (gateway-%d, %d attempts, sent %s, answered %s) with the customer at version %d, before its own event (version %d):%s",
+					m.kind.field, m.key, m.ackGW+1, m.attempts, m.sentAt.Format("15:04:05.000"), m.ackAt.Format("15:04:05.000"), m.version, v,
+					ch.events(ctx, m.kind.area, m.key)))
+			}
 			if rows == 1 && events == 1 {
 				r.Visible++
 			} else if rows == 0 || events == 0 {

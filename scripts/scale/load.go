@@ -44,6 +44,9 @@ type mutation struct {
 	outcome       outcome
 	code          string
 	lastErr       string
+	// version is the entity's version in the answer (updateCustomer):
+	// read-your-writes says at least that of the event it recorded.
+	version int64
 }
 
 // kind is one sort of mutation of the load.
@@ -81,7 +84,7 @@ var (
 		},
 		value: email}
 	kUpdateCustomer = &kind{field: "updateCustomer", area: "customers", event: "CustomerUpdated", read: "customer-updated", hot: true,
-		query: `mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { id } }`,
+		query: `mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { id version } }`,
 		vars: func(f *fixture, m *mutation) map[string]any {
 			return map[string]any{"idempotencyKey": m.key, "id": f.customers[m.customer], "name": m.key}
 		},
@@ -206,6 +209,10 @@ func (l *load) do(ctx context.Context, c *client, m *mutation) {
 		switch {
 		case err == nil && code == "":
 			m.outcome, m.ackAt = acked, time.Now()
+			var got struct{ Version int64 }
+			if json.Unmarshal(r.Data[m.kind.field], &got) == nil {
+				m.version = got.Version
+			}
 			return
 		case err == nil && definite[code] && !(m.open > 0 && code == "UNAVAILABLE"):
 			m.outcome, m.code, m.ackAt = refused, code, time.Now()

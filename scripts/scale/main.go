@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, o Options, stdout, stderr io.Writer
 	fs.IntVar(&o.Hot, "customers", o.Hot, "customers the updates and subscriptions spread over")
 	fs.BoolVar(&o.Restart, "restart", o.Restart, "start the killed projector and gateway again at 3/4 of the run")
 	fs.DurationVar(&o.RetryWindow, "retry-window", o.RetryWindow, "how long a client retries a mutation with an open answer")
+	fs.BoolVar(&o.StrictPushes, "strict-pushes", o.StrictPushes, "fail on late pushes (an update's state pushed only with a later change)")
 	bin := fs.String("bin", "", "a prebuilt crm binary (default: build ./cmd/crm)")
 	keep := fs.Bool("keep", false, "keep the databases and logs of a failed run")
 	if err := fs.Parse(args); err != nil {

@@ -19,14 +19,20 @@ type Report struct {
 	Visible                          int // acknowledged and found exactly once in read model and log
 	Duplicates                       int // found more than once in read model or log
 	Lost                             int // acknowledged but missing from read model or log
-	Retried                          int // had an open answer and were sent again with the same key
-	FailedOver                       int // had a transport error and were sent again through another gateway
-	Refusals                         string
+	// StaleAnswers are updates answered with the customer at a version
+	// below their own event's: read-your-writes broken.
+	StaleAnswers int
+	Retried      int // had an open answer and were sent again with the same key
+	FailedOver   int // had a transport error and were sent again through another gateway
+	Refusals     string
 
 	Timeline string
-	Phases   []PhaseStats
-	Latency  []LatencyStats
-	Delivery []DeliveryStats
+	// Failover: the mutations that met a transport error (the killed
+	// gateway) and the latest of their answers after the kill.
+	FailoverAnswered time.Duration
+	Phases           []PhaseStats
+	Latency          []LatencyStats
+	Delivery         []DeliveryStats
 
 	// Converge: from the load's last answer to lag 0, then to the last push.
 	LastAnswer time.Duration // after the load's end
@@ -36,7 +42,10 @@ type Report struct {
 	VerifyTook time.Duration
 
 	PushViolations []string
-	Violations     []string
+	// LatePushes describe late pushes when they are not violations
+	// (Options.StrictPushes off).
+	LatePushes []string
+	Violations []string
 }
 
 // PhaseStats is the load of one phase: mutations sent in it, answers
@@ -64,6 +73,8 @@ type DeliveryStats struct {
 	Subscribers         int
 	Expected, Received  int
 	Superseded          int // no push of its own, but one showing a later version of the customer in time
+	Late                int // the first push showing its version came more than pushGrace after the answer
+	LateMax             time.Duration
 	SubscriptionErrors  int
 	ReconnectP50, ReMax time.Duration // moved: from losing the connection to subscribing again
 }
@@ -82,6 +93,21 @@ func (tl timeline) phases() []phase {
 		return append(ps, phase{"after kill", tl.kill, tl.end})
 	}
 	return append(ps, phase{"after kill", tl.kill, tl.restart}, phase{"after restart", tl.restart, tl.end})
+}
+
+// liveFrom is when sb's subscription that received a push at at was
+// surely live (registered with the gateway's hub), zero when unknown.
+func (tl timeline) liveFrom(sb *subscriber, at time.Time, vgw int) time.Time {
+	switch {
+	case sb.group == groupRestart:
+		return tl.restartSubs
+	case sb.lostAt.IsZero() || at.Before(sb.lostAt):
+		return tl.start
+	case sb.home == vgw:
+		return tl.moved
+	default:
+		return time.Time{}
+	}
 }
 
 func phaseOf(ps []phase, t time.Time) int {
@@ -105,7 +131,8 @@ func percentile(d []time.Duration, q float64) time.Duration {
 // fill computes the phase, latency and delivery figures; vgw is the
 // killed gateway's index.
 // versions are the updates' stream versions (state.versions).
-func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*subscriber, tl timeline, vgw, ngw int) {
+// With strict, a late push is a violation.
+func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*subscriber, tl timeline, vgw, ngw int, strict bool) {
 	ps := tl.phases()
 	r.LastAnswer = tl.loadDone.Sub(tl.end)
 	since := func(t time.Time) string {
@@ -126,6 +153,9 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 	byN := map[int]*mutation{}
 	for _, m := range muts {
 		byN[m.n] = m
+		if m.transport > 0 && !tl.kill.IsZero() {
+			r.FailoverAnswered = max(r.FailoverAnswered, m.ackAt.Sub(tl.kill))
+		}
 		i := phaseOf(ps, m.sentAt)
 		r.Phases[i].Sent++
 		if m.open > 0 {
@@ -147,7 +177,9 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 	}
 
 	// Push latency, per gateway and phase (of the mutation's sending),
-	// for mutations answered at their first attempt.
+	// for mutations answered at their first attempt and sent while the
+	// subscription was live (else the first push showing a marker may be
+	// a later change's, or the current state pushed after a reconnect).
 	type gp struct{ gw, ph int }
 	plat := map[gp][]time.Duration{}
 	early := map[gp]int{}
@@ -156,6 +188,9 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 		for n, p := range sb.pushes {
 			m := byN[n]
 			if m == nil || m.outcome != acked || m.attempts != 1 {
+				continue
+			}
+			if from := tl.liveFrom(sb, p.at, vgw); from.IsZero() || m.sentAt.Before(from) {
 				continue
 			}
 			d := p.at.Sub(m.ackAt)
@@ -235,11 +270,27 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 				g.Expected++
 				if _, ok := sb.pushes[m.n]; ok {
 					g.Received++
-				} else if superseded(sb.all, versions[m.key], m.ackAt.Add(pushGrace)) {
+					continue
+				}
+				v := versions[m.key]
+				p, ok := firstShowing(sb.all, v)
+				what := fmt.Sprintf("%s (version %d, sent %s through gateway-%d, answered %s; pushed around then: %s)",
+					m.key, v, since(m.sentAt), m.ackGW+1, since(m.ackAt), around(sb.all, m.ackAt, since))
+				switch {
+				case ok && !p.at.After(m.ackAt.Add(pushGrace)):
 					g.Superseded++
-				} else {
-					missing = append(missing, fmt.Sprintf("%s (version %d, sent %s through gateway-%d, answered %s)",
-						m.key, versions[m.key], since(m.sentAt), m.ackGW+1, since(m.ackAt)))
+				case ok:
+					g.Late++
+					g.LateMax = max(g.LateMax, p.at.Sub(m.ackAt))
+					late := fmt.Sprintf("subscriber %d (%s, customer %s): %s: first push showing version >= %d came %v after the answer (version %d, gateway-%d)",
+						sb.n, name, sb.custID, what, v, p.at.Sub(m.ackAt).Round(time.Millisecond), p.version, p.gw+1)
+					if strict {
+						r.PushViolations = append(r.PushViolations, "late push: "+late)
+					} else {
+						r.LatePushes = append(r.LatePushes, late)
+					}
+				default:
+					missing = append(missing, what)
 				}
 			}
 			if len(missing) > 0 {
@@ -272,21 +323,35 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 // superseding it) may come and still count as delivered.
 const pushGrace = time.Second
 
-// superseded reports whether one of pushes showed version v or later by
-// the deadline: the subscriber saw the update's effect, in the row as a
-// later commit left it (the read side applied several updates of the
-// customer at once, or a later one committed before the gateway read the
-// row for the earlier one's announcement).
-func superseded(pushes []pushAt, v int64, deadline time.Time) bool {
+// firstShowing returns the first of pushes showing version v or later:
+// the update's effect, possibly in the row as a later commit left it (the
+// read side applied several updates of the customer at once, or a later
+// one committed before the gateway read the row for the earlier one's
+// announcement).
+func firstShowing(pushes []pushAt, v int64) (pushAt, bool) {
 	if v == 0 {
-		return false
+		return pushAt{}, false
 	}
 	for _, p := range pushes {
-		if p.version >= v && !p.at.After(deadline) {
-			return true
+		if p.version >= v {
+			return p, true
 		}
 	}
-	return false
+	return pushAt{}, false
+}
+
+// around lists the versions pushed from 1 s before t to 2 s after it.
+func around(pushes []pushAt, t time.Time, since func(time.Time) string) string {
+	var parts []string
+	for _, p := range pushes {
+		if p.at.After(t.Add(-time.Second)) && p.at.Before(t.Add(2*time.Second)) {
+			parts = append(parts, fmt.Sprintf("v%d@%s", p.version, since(p.at)))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
@@ -299,7 +364,10 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "timeline: %s\n\n", r.Timeline)
 	fmt.Fprintf(w, "mutations: sent %d, acknowledged %d, visible exactly once %d, duplicates %d, lost %d, refused %d, unresolved %d; retried with the same key %d, of which failed over to another gateway %d\n",
 		r.Sent, r.Acked, r.Visible, r.Duplicates, r.Lost, r.Refused, r.Unresolved, r.Retried, r.FailedOver)
-	fmt.Fprintf(w, "refusals: %s\n\n", r.Refusals)
+	fmt.Fprintf(w, "read-your-writes: %d updateCustomer answers showed the customer before their own event\n", r.StaleAnswers)
+	fmt.Fprintf(w, "refusals: %s\n", r.Refusals)
+	fmt.Fprintf(w, "failover: %d mutations met a transport error and were sent again through the other gateway; the last answered %v after the kill\n\n",
+		r.FailedOver, r.FailoverAnswered.Round(time.Millisecond))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\twindow\tsent\tacked\tacked/s\tanswer p50\tanswer p99\tanswer max\tretried\t")
@@ -316,18 +384,33 @@ func (r *Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\npushes received / expected (every acknowledged updateCustomer of the followed customer sent while the subscription was live;")
-	fmt.Fprintln(w, "superseded: no push of its own, but one showing the customer at that version or later within 1 s of the answer):")
+	fmt.Fprintln(w, "superseded: no push of its own, but one showing the customer at that version or later within 1 s of the answer;")
+	fmt.Fprintln(w, "late: the first push showing that version or later came more than 1 s after the answer; missing: none ever did):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "subscribers\tcount\texpected\treceived\tsuperseded\tmissing\tsubscription errors\treconnect p50/max\t")
+	fmt.Fprintln(tw, "subscribers\tcount\texpected\treceived\tsuperseded\tlate (max)\tmissing\tsubscription errors\treconnect p50/max\t")
 	for _, d := range r.Delivery {
 		rc := "-"
 		if d.ReMax > 0 {
 			rc = ms(d.ReconnectP50) + " / " + ms(d.ReMax)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", d.Group, d.Subscribers, d.Expected, d.Received, d.Superseded,
-			d.Expected-d.Received-d.Superseded, d.SubscriptionErrors, rc)
+		late := "0"
+		if d.Late > 0 {
+			late = fmt.Sprintf("%d (%v)", d.Late, d.LateMax.Round(time.Millisecond))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%s\t\n", d.Group, d.Subscribers, d.Expected, d.Received, d.Superseded,
+			late, d.Expected-d.Received-d.Superseded-d.Late, d.SubscriptionErrors, rc)
 	}
 	tw.Flush()
+	if len(r.LatePushes) > 0 {
+		fmt.Fprintf(w, "late pushes (%d; not counted as violations in this run, see docs/scale.md):\n", len(r.LatePushes))
+		for i, l := range r.LatePushes {
+			if i == 10 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(r.LatePushes)-10)
+				break
+			}
+			fmt.Fprintf(w, "  - %s\n", l)
+		}
+	}
 	fmt.Fprintf(w, "\nconverge: last answer %v after the load's end; read side at lag 0 %v later; last push %v after that\n",
 		r.LastAnswer.Round(time.Millisecond), r.Settle.Round(time.Millisecond), r.PushQuiet.Round(time.Millisecond))
 	fmt.Fprintf(w, "crm verify: %s (%v)\n", r.Verify, r.VerifyTook.Round(100*time.Millisecond))
