@@ -7,7 +7,7 @@ SETUP = bash scripts/setup.sh
 # Go sources gofmt checks: all but testdata, node_modules and hidden dirs.
 GO_FILES = $$(find . -name '*.go' -not -path '*/.*/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')
 
-.PHONY: run test bench chaos generate check-generate lint build setup
+.PHONY: run test bench chaos scale generate check-generate lint build setup
 
 run: build
 	$(SETUP) run
@@ -36,6 +36,13 @@ bench:
 chaos:
 	$(SETUP) test
 	CRM_CHAOS=full $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./scripts/chaos/
+
+# The scale-out run (docs/scale.md): 4 services, 3 projectors, 2 gateways,
+# one projector and one gateway killed under load; make test runs a reduced
+# one. Flags through SCALE_FLAGS, e.g. make scale SCALE_FLAGS='-rate 80'.
+scale:
+	$(SETUP) test
+	$(GO) run ./scripts/scale $(SCALE_FLAGS)
 
 generate:
 	$(GO) generate ./...
