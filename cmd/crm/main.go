@@ -21,10 +21,3 @@ func main() {
 	}
 	os.Exit(exitCode(err))
 }
-
-// verify is registered here rather than in the commands table so that the
-// table's file stays as it is; it is listed last by crm --help.
-func init() {
-	commands = append(commands, command{"verify", "[NAME...]",
-		"rebuild read models and replicas into scratch tables and compare them with the live ones", cmdVerify})
-}

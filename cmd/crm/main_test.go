@@ -100,6 +100,8 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{[]string{"CRM_SERVICE_ADDR=localhost:99999"}, []string{"service", "customers"}, 1, "CRM_SERVICE_ADDR"},
 		{[]string{"CRM_NAMESPACE=a b"}, []string{"dev"}, 1, "CRM_NAMESPACE"},
 		{[]string{"CRM_CAMPAIGNS_URL=ftp://x"}, []string{"seed"}, 1, "CRM_CAMPAIGNS_URL"},
+		{[]string{"CRM_DB_MAX_CONNS=0"}, []string{"projector"}, 1, "CRM_DB_MAX_CONNS"},
+		{[]string{"CRM_DB_MAX_CONNS=many"}, []string{"gateway"}, 1, "CRM_DB_MAX_CONNS"},
 		{nil, []string{"service", "billing"}, 2, "unknown area"},
 		{nil, []string{"service"}, 2, "AREA"},
 		{nil, []string{"bogus"}, 2, "unknown subcommand"},
@@ -142,9 +144,13 @@ func TestConfigDefaultsAndOverrides(t *testing.T) {
 		"CRM_READ_DATABASE_URL=postgres://a@127.0.0.1/three",
 		"CRM_SERVICE_ADDR=127.0.0.1:0",
 		"CRM_CUSTOMERS_URL=http://10.0.0.1:9000",
+		"CRM_DB_MAX_CONNS=3",
 	))
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if cfg.poolSize(16) != 3 || configFromEnv(envFunc()).poolSize(16) != 16 {
+		t.Errorf("pool sizes: %d with CRM_DB_MAX_CONNS=3, %d without", cfg.poolSize(16), configFromEnv(envFunc()).poolSize(16))
 	}
 	want := map[string]string{"customers": "one", "appointments": "two", "relationships": "one", "campaigns": "one", "read": "three"}
 	for comp, db := range want {

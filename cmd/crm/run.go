@@ -67,6 +67,7 @@ var commands = []command{
 	{"migrate", "", "apply the migrations of every component's database", cmdMigrate},
 	{"projections", "rebuild NAME", "rebuild one read model from the event logs while the old one serves", cmdProjections},
 	{"seed", "", "write demo data through the public GraphQL mutations", cmdSeed},
+	{"verify", "[NAME...]", "rebuild read models and replicas into scratch tables and compare them with the live ones", cmdVerify},
 }
 
 // run is crm without the process around it: args exclude the program name,
@@ -111,7 +112,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Each takes --help. Configuration comes from the environment:")
 	fmt.Fprintln(w, "  CRM_HTTP_ADDR, CRM_DATABASE_URL, CRM_<AREA>_DATABASE_URL, CRM_READ_DATABASE_URL,")
-	fmt.Fprintln(w, "  CRM_REDIS_URL, CRM_NAMESPACE, CRM_<AREA>_URL, CRM_SERVICE_ADDR")
+	fmt.Fprintln(w, "  CRM_REDIS_URL, CRM_NAMESPACE, CRM_<AREA>_URL, CRM_SERVICE_ADDR, CRM_DB_MAX_CONNS")
 	fmt.Fprintln(w, "(see README.md and shared/contract/CONTRACT.md for meanings and defaults).")
 }
 
