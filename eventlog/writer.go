@@ -15,6 +15,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// ErrOutcomeUnknown is matched (errors.Is) by an append error that leaves
+// the append's outcome unknown: the connection was lost (or timed out, or
+// the session ended during COMMIT) after the transaction, COMMIT included,
+// was sent, so it may have committed. The writer never sends such an append
+// again; the caller resolves it by the append's idempotency key (Lookup), or
+// retries with the same key, which records nothing twice. Errors the server
+// answered for a statement before COMMIT, version conflicts and everything
+// refused before sending are not this error: nothing was recorded.
+var ErrOutcomeUnknown = errors.New("eventlog: the outcome of the append is unknown")
+
 // request is one AppendMulti waiting for the writer.
 type request struct {
 	ctx     context.Context
@@ -58,7 +68,9 @@ const maxInFlight = 1
 // Whenever one fails (another process wrote, a guess was wrong, a key was
 // recorded before), everything in flight settles, the memory is dropped and
 // the failed requests are committed "exactly": reading head, keys and
-// versions under the lock first (two round trips).
+// versions under the lock first (two round trips). A commit whose outcome
+// is unknown (ErrOutcomeUnknown) is never sent again: its callers get that
+// error.
 func (l *Log) writer() {
 	defer close(l.done)
 	w := &writerState{l: l, versions: map[string]int64{}, slots: make(chan struct{}, maxInFlight), retried: make(chan struct{}, 1)}
@@ -181,6 +193,13 @@ func (w *writerState) commit(live []*request) {
 		if err := f.receive(); err != nil {
 			w.mu.Lock()
 			w.failed = true
+			if errors.Is(err, ErrOutcomeUnknown) {
+				// It may be committed: sending it again could record an
+				// append without idempotency key twice.
+				w.mu.Unlock()
+				f.answerUnknown(err)
+				return
+			}
 			w.retries = append(w.retries, f.reqs...)
 			w.mu.Unlock()
 			select {
@@ -238,6 +257,10 @@ func (w *writerState) exact(reqs []*request) {
 	if err != nil {
 		w.known = false
 		clear(w.versions)
+		if errors.Is(err, ErrOutcomeUnknown) {
+			f.answerUnknown(err)
+			return
+		}
 		w.l.retryOneByOne(reqs, err)
 		return
 	}
@@ -543,9 +566,8 @@ func (f *flight) plan(b *pgx.Batch, recorded map[string][2]int64, versions map[s
 	return nil
 }
 
-// receive reads the answers of the commit. On error nothing was committed
-// (or, when the connection broke during COMMIT, the outcome is unknown: a
-// retry with the same idempotency key is safe).
+// receive reads the answers of the commit. On error nothing was committed,
+// unless the error is ErrOutcomeUnknown (see outcomeUnknown).
 func (f *flight) receive() (err error) {
 	defer func() {
 		if err != nil {
@@ -556,52 +578,61 @@ func (f *flight) receive() (err error) {
 		f.cancel()
 	}()
 	br := f.br
+	failed := func(what string, err error, commit bool) error {
+		if outcomeUnknown(err, commit) {
+			return fmt.Errorf("%s: %w: %w", what, ErrOutcomeUnknown, err)
+		}
+		return fmt.Errorf("%s: %w", what, translate(err))
+	}
 	err = func() error {
 		if f.optimistic {
 			for _, what := range []string{"begin", "lock", "head check"} {
 				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("%s: %w", what, err)
+					return failed(what, err, false)
 				}
 			}
 		}
 		if f.rows > 0 {
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("insert: %w", translate(err))
+				return failed("insert", err, false)
 			}
 			if f.keys > 0 {
 				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("insert keys: %w", err)
+					return failed("insert keys", err, false)
 				}
 			}
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("notify: %w", err)
+				return failed("notify", err, false)
 			}
 		}
 		for _, st := range f.inline {
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("inline projection %q: %w", st.SQL, err)
+				return failed(fmt.Sprintf("inline projection %q", st.SQL), err, false)
 			}
 		}
 		for _, d := range f.dups {
 			rs, err := br.Query()
 			if err != nil {
-				return fmt.Errorf("read duplicate: %w", err)
+				return failed("read duplicate", err, false)
 			}
 			evs, err := scanEvents(rs)
 			if err != nil {
-				return fmt.Errorf("read duplicate: %w", err)
+				return failed("read duplicate", err, false)
 			}
 			f.resps[d.i] = response{res: AppendResult{Events: evs, Duplicate: true}}
 		}
 		tag, err := br.Exec()
 		if err != nil {
-			return fmt.Errorf("commit: %w", err)
+			return failed("commit", err, true)
 		}
 		// COMMIT of a failed transaction answers ROLLBACK, not an error.
 		if tag.String() != "COMMIT" {
 			return fmt.Errorf("commit answered %q", tag.String())
 		}
-		return br.Close()
+		// Committed: a failure to read what follows only costs the
+		// connection (Release discards one left broken or busy).
+		_ = br.Close()
+		return nil
 	}()
 	if err != nil {
 		br.Close()
@@ -612,10 +643,48 @@ func (f *flight) receive() (err error) {
 	return nil
 }
 
+// outcomeUnknown reports whether err, met reading the answer of a statement
+// of a commit whose whole pipeline (COMMIT included) was sent, leaves the
+// commit's outcome unknown. Only an answer of the server settles it: an
+// error answered for a statement before COMMIT (the transaction is aborted;
+// a FATAL ends the session before it reads COMMIT), or an ERROR answered for
+// COMMIT itself (rolled back). So do errors pgx raised before sending
+// anything. A lost connection, a timeout, an answer that could not be read
+// or a FATAL during COMMIT (the session ended, perhaps after committing)
+// leave it unknown.
+func outcomeUnknown(err error, commit bool) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		sev := pgErr.SeverityUnlocalized
+		if sev == "" {
+			sev = pgErr.Severity
+		}
+		return commit && sev != "ERROR"
+	}
+	var pre pgx.ErrPreprocessingBatch
+	if errors.As(err, &pre) || pgconn.SafeToRetry(err) {
+		return false
+	}
+	return true
+}
+
 // answer hands each request its outcome.
 func (f *flight) answer() {
 	for i, r := range f.reqs {
 		r.resp <- f.resps[i]
+	}
+}
+
+// answerUnknown answers the requests of a commit whose outcome is unknown:
+// err, except those refused before the commit was sent (a version conflict
+// decided in memory), which keep their own answer.
+func (f *flight) answerUnknown(err error) {
+	for i, r := range f.reqs {
+		if f.resps != nil && f.resps[i].err != nil {
+			r.resp <- f.resps[i]
+			continue
+		}
+		r.resp <- response{err: err}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
@@ -56,6 +57,11 @@ type Executor struct {
 	// MaxAttempts bounds the retries of a decision that lost a race
 	// (default 10).
 	MaxAttempts int
+	// ResolveWait bounds how long an append whose outcome is unknown
+	// (eventlog.ErrOutcomeUnknown) is looked up by its idempotency key
+	// while the database may be coming back (default 5s, and never past
+	// the request's context).
+	ResolveWait time.Duration
 }
 
 // Run decides and appends one command. When meta carries an idempotency
@@ -63,6 +69,14 @@ type Executor struct {
 // deciding. With expected set (the client's expectedVersion), a primary
 // stream at another version is CONFLICT; otherwise a lost race is decided
 // again on fresh state, up to MaxAttempts times.
+//
+// An append whose outcome is unknown (the connection was lost while COMMIT
+// was on the wire) is resolved by its idempotency key: recorded, Run
+// answers the recorded outcome (Duplicate); not recorded, it decides and
+// appends again (the same key makes that safe). Without a key, or when the
+// key cannot be looked up within ResolveWait, the error is INTERNAL
+// "the outcome of the write is unknown", never UNAVAILABLE (which says
+// nothing was recorded).
 func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *int64, decide func(ctx context.Context) (Plan, error)) (Result, error) {
 	if prev, ok, err := x.Log.Lookup(ctx, meta.IdempotencyKey); err != nil {
 		return Result{}, unavailable(err)
@@ -92,6 +106,18 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 		}
 		res, err := x.Log.AppendMulti(ctx, meta, appends...)
 		var vc *eventlog.VersionConflictError
+		if errors.Is(err, eventlog.ErrOutcomeUnknown) {
+			prev, recorded, rerr := x.resolve(ctx, meta.IdempotencyKey)
+			switch {
+			case rerr != nil:
+				return Result{}, unknownOutcome(meta.IdempotencyKey, errors.Join(err, rerr))
+			case recorded:
+				return x.result(primaryOf(prev.Events), prev, 0), nil
+			case attempt >= attempts:
+				return Result{}, unknownOutcome(meta.IdempotencyKey, err)
+			}
+			continue // not recorded: the transaction is gone
+		}
 		switch {
 		case errors.As(err, &vc):
 			if expected != nil && vc.StreamID == plan.Primary {
@@ -150,8 +176,48 @@ func group(plan Plan) ([]eventlog.StreamAppend, error) {
 	return appends, nil
 }
 
-// unavailable marks a storage failure: nothing was recorded, or (when the
-// answer was lost) a retry with the same idempotency key is safe.
+// resolve looks key up after an append with an unknown outcome, retrying
+// (with backoff) while the database does not answer, for up to ResolveWait.
+// Without a key there is nothing to look up: the error says so.
+func (x *Executor) resolve(ctx context.Context, key string) (eventlog.AppendResult, bool, error) {
+	if key == "" {
+		return eventlog.AppendResult{}, false, errors.New("kit: no idempotency key to resolve the outcome by")
+	}
+	wait := x.ResolveWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	backoff := 20 * time.Millisecond
+	for {
+		res, ok, err := x.Log.Lookup(ctx, key)
+		if err == nil {
+			return res, ok, nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return eventlog.AppendResult{}, false, fmt.Errorf("resolve %s: %w", key, err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// unknownOutcome is the answer to a write that may or may not have been
+// recorded. INTERNAL, not UNAVAILABLE: that code says nothing was recorded.
+func unknownOutcome(key string, err error) error {
+	if key == "" {
+		return errcode.Wrap(errcode.Internal, err,
+			"the outcome of the write is unknown; send an idempotencyKey so that a retry is safe")
+	}
+	return errcode.Wrap(errcode.Internal, err, "the outcome of the write is unknown; retry with the same idempotencyKey")
+}
+
+// unavailable marks a storage failure: nothing was recorded (an append
+// whose outcome is unknown is answered by unknownOutcome instead).
 func unavailable(err error) error {
 	if errcode.Of(err) != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -78,7 +78,7 @@ func Command[T any, PT interface {
 		}
 		res, err := fn(r.Context(), (*T)(cmd), req)
 		if err != nil {
-			if errcode.Of(err) == nil || errcode.CodeOf(err) == errcode.Unavailable {
+			if c := errcode.CodeOf(err); c == errcode.Internal || c == errcode.Unavailable {
 				log.ErrorContext(r.Context(), "command failed", "command", name,
 					"correlationId", req.Meta.CorrelationID, "err", err)
 			}
