@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/graph/live"
@@ -20,12 +22,22 @@ var errNoWriteSide = errcode.New(errcode.Unavailable, "the write services are no
 // projection has applied what it recorded for its entity (read-your-writes),
 // and returns the entity's id. The wait is bounded: CONSISTENCY_TIMEOUT
 // says the write is durable and a retry with the same idempotencyKey is
-// safe (it records nothing new and answers the same entity).
+// safe (it records nothing new and answers the same entity). A command
+// whose outcome stays unknown (svc.OutcomeUnknownError) is INTERNAL with
+// extensions.idempotencyKey: the key to retry it with.
 func (r *Resolver) command(ctx context.Context, area, name, projection string, input any) (string, error) {
 	if r.Commands == nil || r.Applied == nil {
 		return "", errNoWriteSide
 	}
 	res, err := r.Commands.Command(ctx, area, name, input, svc.Meta{CorrelationID: correlationID(ctx)})
+	var unknown *svc.OutcomeUnknownError
+	if errors.As(err, &unknown) {
+		// INTERNAL, not UNAVAILABLE (which says nothing was recorded), with
+		// the key the command went with, so the client can retry it safely
+		// even when it sent none. (svc logged the cause.)
+		return "", &gqlerror.Error{Message: errcode.Public(err).Message,
+			Extensions: map[string]any{"code": string(errcode.Internal), "idempotencyKey": unknown.IdempotencyKey}}
+	}
 	if err != nil {
 		return "", err
 	}

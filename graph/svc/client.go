@@ -12,11 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"crm/eventlog/errcode"
 	"crm/services/kit"
@@ -26,6 +31,14 @@ import (
 type Client struct {
 	urls map[string]string
 	http *http.Client
+
+	// RetryWindow bounds the retries of a command that may have reached
+	// its service without an answer coming back (default 5s, the
+	// read-your-writes wait's own default).
+	RetryWindow time.Duration
+	// Logger receives the commands whose outcome stays unknown (default
+	// slog.Default()).
+	Logger *slog.Logger
 
 	mu   sync.Mutex
 	seen kit.Token
@@ -47,22 +60,107 @@ type Meta struct {
 	TraceParent   string
 }
 
-// Command posts body to area's /commands/name and returns the result. A
-// refusal comes back as the service's *errcode.Error; a service that cannot
-// be reached or answers garbage is UNAVAILABLE (nothing was recorded, or a
-// retry with the same idempotency key is safe).
+// OutcomeUnknownError says a command may or may not have been recorded: it
+// (or its service's answer) was lost on the way, and retrying it within
+// the RetryWindow settled nothing. Sending it again with IdempotencyKey
+// is safe: it records nothing twice. It unwraps to an INTERNAL
+// *errcode.Error saying so.
+type OutcomeUnknownError struct {
+	Area, Command string
+	// IdempotencyKey is the key the command was sent with: the caller's,
+	// or the one the client generated ("gw:<uuid>").
+	IdempotencyKey string
+	coded          *errcode.Error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("svc: %s %s (idempotency key %s): %v", e.Area, e.Command, e.IdempotencyKey, e.coded)
+}
+
+// Unwrap returns the INTERNAL error, whose cause is the last failure.
+func (e *OutcomeUnknownError) Unwrap() error { return e.coded }
+
+// Command posts body (a JSON object) to area's /commands/name and returns
+// the result. The command always carries an idempotency key: body's
+// idempotencyKey, else one generated for this call ("gw:<uuid>"). So when
+// the request may have reached the service and no answer came back (the
+// connection reset, EOF, a timeout after sending, an answer that is not
+// one), or the service answered that the outcome is unknown (INTERNAL), or
+// was down after an earlier attempt may have been recorded, Command sends
+// it again, with backoff, within RetryWindow: a recorded command is
+// answered with its first outcome.
+//
+// Errors: a refusal of the service as its *errcode.Error; UNAVAILABLE when
+// the service could not be reached and no attempt may have been recorded;
+// *OutcomeUnknownError (INTERNAL) when one may have been and the retries
+// settled nothing; ctx's error when ctx ends first and nothing was sent.
 func (c *Client) Command(ctx context.Context, area, name string, body any, meta Meta) (kit.Result, error) {
 	base, ok := c.urls[area]
 	if !ok {
 		return kit.Result{}, fmt.Errorf("svc: no URL for area %s", area)
 	}
-	raw, err := json.Marshal(body)
+	raw, key, err := withKey(body)
 	if err != nil {
 		return kit.Result{}, fmt.Errorf("svc: encode %s: %w", name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/commands/"+name, bytes.NewReader(raw))
+	url := strings.TrimRight(base, "/") + "/commands/" + name
+	window := c.RetryWindow
+	if window <= 0 {
+		window = 5 * time.Second
+	}
+	start := time.Now()
+	backoff := 50 * time.Millisecond
+	maybe := false // an attempt may have been recorded
+	for {
+		res, sent, err := c.attempt(ctx, area, url, raw, meta)
+		if err == nil {
+			c.observe(res)
+			return res, nil
+		}
+		maybe = maybe || sent
+		if !maybe {
+			return kit.Result{}, err // nothing recorded: a refusal, or the service unreachable
+		}
+		if code := errcode.CodeOf(err); !sent && errcode.Of(err) != nil && code != errcode.Unavailable {
+			// The service looked the key up and decided this attempt:
+			// its refusal is the answer.
+			return kit.Result{}, err
+		}
+		if ctx.Err() != nil || time.Since(start)+backoff > window {
+			return kit.Result{}, c.unknown(ctx, area, name, key, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return kit.Result{}, c.unknown(ctx, area, name, key, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (c *Client) unknown(ctx context.Context, area, name, key string, cause error) error {
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.WarnContext(ctx, "svc: command outcome unknown", "area", area, "command", name, "idempotencyKey", key, "err", cause)
+	return &OutcomeUnknownError{Area: area, Command: name, IdempotencyKey: key,
+		coded: errcode.Wrap(errcode.Internal, cause, "the outcome of the write is unknown; retry with the same idempotencyKey")}
+}
+
+// attempt sends the command once. sent reports whether it may have been
+// recorded though no decisive answer came back: a transport failure once a
+// connection was obtained for it (before that, nothing was sent), a broken
+// or unreadable answer, or the service's INTERNAL (the outcome may be
+// unknown there too). A coded refusal of the service is decisive.
+func (c *Client) attempt(ctx context.Context, area, url string, raw []byte, meta Meta) (_ kit.Result, sent bool, _ error) {
+	var conn atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conn.Store(true) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, url, bytes.NewReader(raw))
 	if err != nil {
-		return kit.Result{}, fmt.Errorf("svc: %s: %w", name, err)
+		return kit.Result{}, false, fmt.Errorf("svc: %s: %w", url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if tok := c.Token().String(); tok != "" {
@@ -75,29 +173,54 @@ func (c *Client) Command(ctx context.Context, area, name string, body any, meta 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return kit.Result{}, ctx.Err()
+		if ctx.Err() != nil && !conn.Load() {
+			return kit.Result{}, false, ctx.Err()
 		}
-		return kit.Result{}, errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
+		return kit.Result{}, conn.Load(), errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return kit.Result{}, errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
+		return kit.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var b errcode.Body
 		if json.Unmarshal(data, &b) == nil && b.Error != nil && b.Error.Code != "" {
-			return kit.Result{}, b.Error
+			return kit.Result{}, b.Error.Code == errcode.Internal, b.Error
 		}
-		return kit.Result{}, errcode.Wrap(errcode.Unavailable, fmt.Errorf("HTTP %d", resp.StatusCode), "the %s service is unavailable", area)
+		return kit.Result{}, true, errcode.Wrap(errcode.Unavailable, fmt.Errorf("HTTP %d", resp.StatusCode), "the %s service is unavailable", area)
 	}
 	var res kit.Result
 	if err := json.Unmarshal(data, &res); err != nil {
-		return kit.Result{}, errcode.Wrap(errcode.Unavailable, err, "the %s service answered garbage", area)
+		return kit.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service answered garbage", area)
 	}
-	c.observe(res)
-	return res, nil
+	return res, false, nil
+}
+
+// withKey encodes body, a JSON object, with an idempotencyKey: its own, or
+// a generated one. It returns the encoding and the key.
+func withKey(body any) ([]byte, string, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, "", err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return nil, "", errors.New("the command is not a JSON object")
+	}
+	var key string
+	if k, ok := fields["idempotencyKey"]; ok {
+		if err := json.Unmarshal(k, &key); err != nil && string(k) != "null" {
+			return nil, "", errors.New("idempotencyKey is not a string")
+		}
+	}
+	if key != "" {
+		return raw, key, nil
+	}
+	key = "gw:" + uuid.NewString()
+	fields["idempotencyKey"], _ = json.Marshal(key)
+	raw, err = json.Marshal(fields)
+	return raw, key, err
 }
 
 // observe raises the token to what a command returned.
