@@ -45,12 +45,6 @@ type Options struct {
 	TerminateFor  time.Duration
 	// Poison is the number of poison events injected.
 	Poison int
-	// StrictUnavailable fails the run when a mutation answered UNAVAILABLE
-	// was recorded after all (a "phantom"); without it phantoms are only
-	// counted and reported. See docs/chaos.md: the services answer
-	// UNAVAILABLE when an append's connection broke during COMMIT, whose
-	// outcome is unknown.
-	StrictUnavailable bool
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -62,7 +56,7 @@ var (
 		TerminateFor: 2 * time.Second, Poison: 1}
 	Full = Options{Mutations: 300, Clients: 6, RetryWindow: 120 * time.Second, ProjectorDown: 3 * time.Second,
 		KillAreas: cluster.Areas, RedisDown: 5 * time.Second, TerminateArea: "appointments",
-		TerminateFor: 5 * time.Second, Poison: 3, StrictUnavailable: true}
+		TerminateFor: 5 * time.Second, Poison: 3}
 )
 
 // Row is one line of the result table.
@@ -259,15 +253,6 @@ func (s *suite) judge(ctx context.Context, st state, n int, row *Row) []string {
 				row.Refused++
 			}
 			if r > 0 || trace > 0 {
-				if m.code == "UNAVAILABLE" && r <= 1 && l <= 1 && !s.o.StrictUnavailable {
-					if !this {
-						continue
-					}
-					row.Phantoms++
-					s.logf("phantom (known issue, docs/chaos.md): %s %s answered UNAVAILABLE (%s) but recorded:%s",
-						m.kind.field, m.key, m.lastErr, s.check.events(ctx, m.kind.area, m.key))
-					continue
-				}
 				if this && m.code == "UNAVAILABLE" {
 					row.Phantoms++
 				}
