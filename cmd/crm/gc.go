@@ -5,13 +5,16 @@ import (
 	"runtime/debug"
 )
 
-// Garbage collector defaults for crm's processes, used when the operator
-// sets neither GOGC nor GOMEMLIMIT. A GraphQL response allocates a few
-// hundred KB that die at once (gqlgen's field contexts, scanned rows), so
-// Go's default GOGC=100 spends about a quarter of a busy gateway's CPU on
-// collection; GOGC=300 halves that. The soft limit makes the collector
-// work harder before a process grows past it, so the larger GOGC cannot
-// run away. docs/graphql.md ("Performance") has the measurements.
+// Garbage collector defaults for the processes that answer GraphQL (`crm
+// gateway`, `crm dev`), used when the operator sets neither GOGC nor
+// GOMEMLIMIT. A GraphQL response allocates a few hundred KB that die at
+// once (gqlgen's field contexts, scanned rows), so Go's default GOGC=100
+// spends about a quarter of a busy gateway's CPU on collection; GOGC=300
+// halves that. The soft limit makes the collector work harder before a
+// process grows past it, so the larger GOGC cannot run away. The other
+// subcommands (services, projector, rebuild) keep Go's defaults: their
+// memory, not their allocation rate, is what the benchmarks hold them to.
+// docs/graphql.md ("Performance") has the measurements.
 const (
 	defaultGCPercent   = 300
 	defaultMemoryLimit = 1 << 30 // 1 GiB, soft

@@ -80,7 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		stderr: stderr,
 		logger: slog.New(slog.NewTextHandler(stderr, nil)),
 	}
-	tuneGC(getenv)
+	if len(args) > 0 && (args[0] == "gateway" || args[0] == "dev") {
+		tuneGC(getenv)
+	}
 	if len(args) == 0 {
 		printUsage(stderr)
 		return usagef("missing subcommand (see crm --help)")
