@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"crm/eventlog"
 	"crm/projector"
+	"crm/scripts/cluster"
 )
 
 // catchUpPartitions is the partition count crm runs with (its default).
@@ -27,34 +27,12 @@ const catchUpPartitions = 8
 // customers area starts from nothing). It reports each one's rate and
 // resident memory. The projector runs for at most catchupWindow.
 func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
-	releasePools(e)
-	dir, err := os.MkdirTemp("", "crm-bench-catchup-")
+	b, err := startProcessBench(ctx, o, e, "catchup", "_cu", 4)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := buildCRM(ctx, dir)
-	if err != nil {
-		return err
-	}
-	if o.logDir != "" {
-		dir = o.logDir
-	}
-	dbURL, drop, err := benchDatabase(ctx, e, "_cu")
-	if err != nil {
-		return err
-	}
-	defer drop()
-	pool, err := smallPool(ctx, dbURL, 4)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	for area := range genAreas {
-		if err := eventlog.Migrate(ctx, pool, area); err != nil {
-			return err
-		}
-	}
+	defer b.close()
+	bin, dir, dbURL, pool := b.bin, b.dir, b.dbURL, b.pool
 	n := int64(o.catchupN) / (genBlock * 4) * (genBlock * 4) // whole blocks
 	start := time.Now()
 	if err := fillArea(ctx, pool, "customers", 0, n); err != nil {
@@ -70,12 +48,10 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		return err
 	}
 	defer logs.close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	svcAddr, err := cluster.FreeAddr()
 	if err != nil {
 		return err
 	}
-	svcAddr := ln.Addr().String()
-	ln.Close()
 	penv := append(logs.env(), "CRM_DATABASE_URL="+dbURL, "CRM_REDIS_URL="+o.redisURL, "CRM_NAMESPACE="+e.ns+"_cu",
 		"CRM_SERVICE_ADDR="+svcAddr, "CRM_CUSTOMERS_URL=http://"+svcAddr)
 

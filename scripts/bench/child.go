@@ -11,6 +11,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/eventlog"
+	"crm/scripts/cluster"
 )
 
 // child is a crm process whose resident memory the benchmark watches: a
@@ -193,7 +198,7 @@ func (c *child) stop() {
 // server's 100 connections, not a failure of what is measured.
 func (c *child) tooManyClients() bool {
 	b, _ := os.ReadFile(c.log)
-	return strings.Contains(string(b), "SQLSTATE 53300")
+	return cluster.TooManyClients(string(b))
 }
 
 // startSettled starts a long-running process and gives it settle to open
@@ -237,13 +242,65 @@ func (c *child) tail() string {
 // mib formats bytes as MB (MiB).
 func mib(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 
-// buildCRM builds the crm binary into dir.
-func buildCRM(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "crm")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/crm").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build crm: %v: %s", err, out)
+// processBench is what a section that runs crm processes against a
+// database of its own starts from: the crm binary, the directory for the
+// processes' logs, and the database with every area's log migrated and a
+// small pool on it.
+type processBench struct {
+	bin, dir string // dir: o.logDir, else a temporary directory
+	dbURL    string
+	pool     *pgxpool.Pool
+	cleanup  []func() // run in reverse order by close
+}
+
+// startProcessBench releases the earlier sections' pools, builds crm into
+// a temporary directory named after name, creates the database
+// <bench db><suffix> (see benchDatabase) and opens a pool of conns
+// connections on it. The caller closes it, which drops the database.
+func startProcessBench(ctx context.Context, o options, e *env, name, suffix string, conns int32) (_ *processBench, err error) {
+	releasePools(e)
+	b := &processBench{}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	tmp, err := os.MkdirTemp("", "crm-bench-"+name+"-")
+	if err != nil {
+		return nil, err
 	}
-	return bin, nil
+	b.cleanup = append(b.cleanup, func() { os.RemoveAll(tmp) })
+	if b.bin, err = cluster.Build(ctx, tmp); err != nil {
+		return nil, err
+	}
+	b.dir = tmp
+	if o.logDir != "" {
+		b.dir = o.logDir
+	}
+	dbURL, drop, err := benchDatabase(ctx, e, suffix)
+	if err != nil {
+		return nil, err
+	}
+	b.cleanup = append(b.cleanup, drop)
+	b.dbURL = dbURL
+	if b.pool, err = smallPool(ctx, dbURL, conns); err != nil {
+		return nil, err
+	}
+	b.cleanup = append(b.cleanup, b.pool.Close)
+	for area := range genAreas {
+		if err := eventlog.Migrate(ctx, b.pool, area); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// close closes the pool, drops the database and removes the temporary
+// directory.
+func (b *processBench) close() {
+	for i := len(b.cleanup) - 1; i >= 0; i-- {
+		b.cleanup[i]()
+	}
 }
 
 // releasePools closes the earlier sections' pools, which hold their

@@ -12,8 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"crm/eventlog"
 )
 
 // rebuildProjection is the projection the rebuild section rebuilds: the
@@ -42,34 +40,12 @@ type rebuildRun struct {
 // copies the read model's final rows with pgx CopyFrom into plain tables
 // as the raw baseline.
 func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
-	releasePools(e)
-	dir, err := os.MkdirTemp("", "crm-bench-rebuild-")
+	b, err := startProcessBench(ctx, o, e, "rebuild", "_rb", 6)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := buildCRM(ctx, dir)
-	if err != nil {
-		return err
-	}
-	if o.logDir != "" {
-		dir = o.logDir
-	}
-	dbURL, drop, err := benchDatabase(ctx, e, "_rb")
-	if err != nil {
-		return err
-	}
-	defer drop()
-	pool, err := smallPool(ctx, dbURL, 6)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	for area := range genAreas {
-		if err := eventlog.Migrate(ctx, pool, area); err != nil {
-			return err
-		}
-	}
+	defer b.close()
+	bin, dir, dbURL, pool := b.bin, b.dir, b.dbURL, b.pool
 	logs, err := serveLogs(ctx, pool, "customers", "relationships", "appointments", "campaigns")
 	if err != nil {
 		return err

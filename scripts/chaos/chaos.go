@@ -79,7 +79,7 @@ type suite struct {
 	c        *cluster.Cluster
 	o        Options
 	load     *load
-	check    *checker
+	check    *cluster.Markers
 	poisoned int // poison events injected so far
 	logf     func(format string, args ...any)
 }
@@ -95,12 +95,12 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) ([]Row, error) {
 	_, _ = rand.Read(b[:])
 	s := &suite{c: c, o: o, logf: o.Logf, load: newLoad(hex.EncodeToString(b[:]), o.RetryWindow, c.Gateways, o.Clients)}
 	var err error
-	if s.check, err = newChecker(ctx, c); err != nil {
+	if s.check, err = cluster.NewMarkers(ctx, c); err != nil {
 		return nil, err
 	}
-	defer s.check.close()
+	defer s.check.Close()
 	gql := cluster.NewGQLClient(c.Gateways[0], 10*time.Second)
-	if _, err := settled(ctx, gql, 2*time.Minute); err != nil {
+	if _, err := cluster.Settled(ctx, gql, 2*time.Minute); err != nil {
 		return nil, err
 	}
 	if err := s.load.setup(ctx); err != nil {
@@ -152,13 +152,13 @@ func (s *suite) phase(ctx context.Context, n int, f fault, gql *cluster.GQLClien
 	// answer (and the fault's own effect is seen).
 	last := converged
 	for _, m := range s.load.all() {
-		if m.phase == n && m.sentAt.Before(recovered) && m.doneAt.After(last) {
-			last = m.doneAt
+		if m.phase == n && m.SentAt.Before(recovered) && m.DoneAt.After(last) {
+			last = m.DoneAt
 		}
 	}
 	row.Converge = max(0, last.Sub(recovered))
 
-	if _, err := settled(ctx, gql, 2*time.Minute); err != nil {
+	if _, err := cluster.Settled(ctx, gql, 2*time.Minute); err != nil {
 		// Later faults would only wait on the same stuck partitions.
 		row.Violations = append(row.Violations, err.Error())
 		return row, s.stuck(ctx, err)
@@ -166,7 +166,7 @@ func (s *suite) phase(ctx context.Context, n int, f fault, gql *cluster.GQLClien
 	if err := s.c.Dead(); err != nil {
 		row.Violations = append(row.Violations, "a process died: "+err.Error())
 	}
-	st, err := s.check.state(ctx, s.load.prefix())
+	st, err := s.check.State(ctx, s.load.prefix(), readSearches)
 	if err != nil {
 		return row, err
 	}
@@ -178,7 +178,7 @@ func (s *suite) phase(ctx context.Context, n int, f fault, gql *cluster.GQLClien
 		}
 	}
 	s.logf("refusals: %s", refusalCodes(mine))
-	dl, err := s.check.deadLetters(ctx)
+	dl, err := s.check.DeadLetters(ctx)
 	if err != nil {
 		return row, err
 	}
@@ -194,7 +194,7 @@ func (s *suite) phase(ctx context.Context, n int, f fault, gql *cluster.GQLClien
 	if _, ok := dl[poisonConsumer]; !ok && s.poisoned > 0 {
 		row.Violations = append(row.Violations, fmt.Sprintf("dead letters of %s: %d, want %d", poisonConsumer, dl[poisonConsumer], s.poisoned))
 	}
-	row.Verify, err = verify(ctx, s.c)
+	row.Verify, _, err = s.c.Verify(ctx)
 	if err != nil {
 		row.Violations = append(row.Violations, err.Error())
 	}
@@ -213,29 +213,29 @@ func (s *suite) stuck(ctx context.Context, cause error) error {
 
 // judge checks every mutation of the run so far against st and fills the
 // counts of phase n's mutations into row.
-func (s *suite) judge(ctx context.Context, st state, n int, row *Row) []string {
+func (s *suite) judge(ctx context.Context, st cluster.MarkerState, n int, row *Row) []string {
 	var bad []string
 	for _, m := range s.load.all() {
-		r := st.read[m.kind.read][m.kind.value(m)]
+		r := st.Read[m.kind.read][m.kind.value(m)]
 		// The entity's event (once at most), and any event at all (a
 		// refusal must leave none; one command may record several, such as
 		// an appointment and its calendar slot).
-		l := st.log[m.kind.area][m.key+"/"+m.kind.event]
-		trace := st.log[m.kind.area][m.key+"/*"]
+		l := st.Log[m.kind.area][m.key+"/"+m.kind.event]
+		trace := st.Log[m.kind.area][m.key+"/*"]
 		this := m.phase == n
 		if this {
 			row.Sent++
-			row.Ambiguous += m.ambiguous
+			row.Ambiguous += m.Open
 		}
 		if r > 1 || l > 1 {
 			if this {
 				row.Duplicates++
 			}
 			bad = append(bad, fmt.Sprintf("%s %s: %d read-model rows, %d log events:%s", m.kind.field, m.key, r, l,
-				s.check.events(ctx, m.kind.area, m.key)))
+				s.check.Events(ctx, m.kind.area, m.key)))
 		}
-		switch m.outcome {
-		case acked:
+		switch m.Result {
+		case cluster.Acked:
 			if this {
 				row.Acked++
 			}
@@ -248,20 +248,20 @@ func (s *suite) judge(ctx context.Context, st state, n int, row *Row) []string {
 			} else if r == 0 || l == 0 {
 				bad = append(bad, fmt.Sprintf("%s %s: acknowledged (phase %d) but %d read-model rows, %d log events", m.kind.field, m.key, m.phase, r, l))
 			}
-		case refused:
+		case cluster.Refused:
 			if this {
 				row.Refused++
 			}
 			if r > 0 || trace > 0 {
-				if this && m.code == "UNAVAILABLE" {
+				if this && m.Code == "UNAVAILABLE" {
 					row.Phantoms++
 				}
 				bad = append(bad, fmt.Sprintf("%s %s: refused with %s (%s) but left %d read-model rows, %d log events:%s",
-					m.kind.field, m.key, m.code, m.lastErr, r, trace, s.check.events(ctx, m.kind.area, m.key)))
+					m.kind.field, m.key, m.Code, m.LastErr, r, trace, s.check.Events(ctx, m.kind.area, m.key)))
 			}
 		default:
 			bad = append(bad, fmt.Sprintf("%s %s: no answer within %v after %d attempts (last: %s)",
-				m.kind.field, m.key, s.o.RetryWindow, m.attempts, m.lastErr))
+				m.kind.field, m.key, s.o.RetryWindow, m.Attempts, m.LastErr))
 		}
 	}
 	return bad
@@ -282,11 +282,11 @@ func PrintTable(w io.Writer, rows []Row) {
 func refusalCodes(ms []*mutation) string {
 	n, msg := map[string]int{}, map[string]string{}
 	for _, m := range ms {
-		if m.outcome == refused {
-			k := m.kind.field + "/" + m.code
+		if m.Result == cluster.Refused {
+			k := m.kind.field + "/" + m.Code
 			n[k]++
 			if !m.kind.bad {
-				msg[k] = m.lastErr
+				msg[k] = m.LastErr
 			}
 		}
 	}

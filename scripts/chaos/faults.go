@@ -135,7 +135,7 @@ func poison(n int) fault {
 			want := s.poisoned + n
 			deadline := recovered.Add(90 * time.Second)
 			for {
-				dl, err := s.check.deadLetters(ctx)
+				dl, err := s.check.DeadLetters(ctx)
 				if err == nil && dl[poisonConsumer] >= want {
 					return recovered, time.Now(), nil
 				}

@@ -11,19 +11,6 @@ import (
 	"crm/scripts/cluster"
 )
 
-// outcome is how a mutation ended for its client.
-type outcome int
-
-const (
-	pending    outcome = iota
-	acked              // returned success (possibly after ambiguous answers, retried with the same key)
-	refused            // an error that says nothing was recorded
-	unresolved         // still ambiguous when the retry window closed
-)
-
-// Error codes whose answer says nothing was recorded (CONTRACT.md).
-var definite = map[string]bool{"BAD_USER_INPUT": true, "CONFLICT": true, "NOT_FOUND": true, "UNAVAILABLE": true}
-
 // mutation is one mutation of the load, tracked by its marker: the
 // idempotency key, which also appears in the entity's data (an email, a
 // name, a location...) so the read models and the area's log can be
@@ -34,13 +21,8 @@ type mutation struct {
 	kind  *kind
 	phase int
 
-	sentAt, doneAt time.Time
-	attempts       int
-	ambiguous      int // answers that left the outcome open: transport errors, CONSISTENCY_TIMEOUT...
-	outcome        outcome
-	code           string // final error code when refused
-	lastErr        string
-	data           json.RawMessage // the answer's data field when acked
+	cluster.Outcome
+	data json.RawMessage // the answer's data field when acked
 }
 
 // kind is one sort of mutation in the load.
@@ -49,7 +31,7 @@ type kind struct {
 	area  string // the area whose log records it
 	event string // the type of the entity's event it records
 	bad   bool   // invalid by design: must be refused and leave no trace
-	// read names the read-model search that finds the marker (see readMarkers).
+	// read names the read-model search that finds the marker (readSearches).
 	read  string
 	query string
 	vars  func(f *fixture, m *mutation) map[string]any
@@ -185,46 +167,17 @@ func (l *load) all() []*mutation {
 	return append([]*mutation(nil), l.muts...)
 }
 
-// do sends m until its outcome is known: success, or an error that says
-// nothing was recorded. Transport errors, CONSISTENCY_TIMEOUT and
-// uncoded/INTERNAL errors leave the outcome open: m is sent again with the
-// same idempotency key (after an open answer, UNAVAILABLE no longer proves
-// anything either, since the first attempt may have been recorded).
+// do sends m until its outcome is known (cluster.Outcome.Send), through
+// c's gateway, counting it in flight for its area while it waits.
 func (l *load) do(ctx context.Context, c *client, m *mutation) {
-	m.sentAt = time.Now()
-	deadline := m.sentAt.Add(l.retryWindow)
-	backoff := 100 * time.Millisecond
 	in := l.inflight[m.kind.area]
-	for {
-		m.attempts++
+	r := m.Send(ctx, l.retryWindow, func() (cluster.GQLResponse, error) {
 		in.Add(1)
-		r, err := c.gql.Do(ctx, m.kind.query, map[string]any{"i": m.kind.vars(&c.fix, m)})
-		in.Add(-1)
-		code := r.Code()
-		switch {
-		case err == nil && code == "":
-			m.outcome, m.data, m.doneAt = acked, r.Data[m.kind.field], time.Now()
-			return
-		case err == nil && definite[code] && !(m.ambiguous > 0 && code == "UNAVAILABLE"):
-			m.outcome, m.code, m.doneAt = refused, code, time.Now()
-			m.lastErr = r.Errors[0].Message
-			return
-		case err != nil:
-			m.ambiguous++
-			m.lastErr = err.Error()
-		default:
-			m.ambiguous++
-			m.lastErr = code + ": " + r.Errors[0].Message
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			m.outcome, m.doneAt = unresolved, time.Now()
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+		defer in.Add(-1)
+		return c.gql.Do(ctx, m.kind.query, map[string]any{"i": m.kind.vars(&c.fix, m)})
+	}, nil)
+	if m.Result == cluster.Acked {
+		m.data = r.Data[m.kind.field]
 	}
 }
 
@@ -240,8 +193,8 @@ func (l *load) setup(ctx context.Context) error {
 				m := l.newMutation(k, 0)
 				l.do(ctx, c, m)
 				var got struct{ ID string }
-				if m.outcome != acked || json.Unmarshal(m.data, &got) != nil || got.ID == "" {
-					errs[i] = fmt.Errorf("client %d: %s: outcome %d %s", c.id, k.field, m.outcome, m.lastErr)
+				if m.Result != cluster.Acked || json.Unmarshal(m.data, &got) != nil || got.ID == "" {
+					errs[i] = fmt.Errorf("client %d: %s: outcome %d %s", c.id, k.field, m.Result, m.LastErr)
 					return
 				}
 				if k == kRegisterCustomer {

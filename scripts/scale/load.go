@@ -12,19 +12,6 @@ import (
 	"crm/scripts/cluster"
 )
 
-// outcome is how a mutation ended for its client.
-type outcome int
-
-const (
-	pending    outcome = iota
-	acked              // success, possibly after open answers retried with the same key
-	refused            // an error that says nothing was recorded
-	unresolved         // still open when the retry window closed
-)
-
-// definite are the codes whose answer says nothing was recorded (CONTRACT.md).
-var definite = map[string]bool{"BAD_USER_INPUT": true, "CONFLICT": true, "NOT_FOUND": true, "UNAVAILABLE": true}
-
 // mutation is one mutation of the load. Its key is both its
 // idempotencyKey and the marker its data carries (a name, an email, a
 // location...), so the read models and the area's log can be searched for it.
@@ -35,15 +22,9 @@ type mutation struct {
 	customer int // index of the hot customer it concerns, -1 for none
 	client   int
 
-	sentAt, ackAt time.Time
-	firstGW       int // the gateway of the first attempt
-	ackGW         int // the gateway that answered last
-	attempts      int
-	transport     int // attempts that failed with a transport error
-	open          int // answers that left the outcome open (transport, CONSISTENCY_TIMEOUT, INTERNAL...)
-	outcome       outcome
-	code          string
-	lastErr       string
+	cluster.Outcome
+	firstGW int // the gateway of the first attempt
+	ackGW   int // the gateway that answered last
 	// version is the entity's version in the answer (updateCustomer):
 	// read-your-writes says at least that of the event it recorded.
 	version int64
@@ -188,59 +169,29 @@ func (l *load) all() []*mutation {
 	return append([]*mutation(nil), l.muts...)
 }
 
-// do sends m until its outcome is known. A transport error sends it again
-// at once through another gateway with the same idempotencyKey (the
-// client fails over); CONSISTENCY_TIMEOUT, INTERNAL and uncoded errors are
-// retried on the same gateway after a backoff. After an open answer a
-// later UNAVAILABLE proves nothing, so it is retried too.
+// do sends m until its outcome is known (cluster.Outcome.Send). A
+// transport error sends it again at once through another gateway with the
+// same idempotencyKey (the client fails over); CONSISTENCY_TIMEOUT,
+// INTERNAL and uncoded errors, and later transport errors, are retried
+// after a backoff.
 func (l *load) do(ctx context.Context, c *client, m *mutation) {
-	m.sentAt = time.Now()
-	deadline := m.sentAt.Add(l.retryWindow)
-	backoff := 100 * time.Millisecond
-	for {
-		gw := int(c.cur.Load())
-		if m.attempts == 0 {
+	var gw int
+	r := m.Send(ctx, l.retryWindow, func() (cluster.GQLResponse, error) {
+		gw = int(c.cur.Load())
+		if m.Attempts == 1 {
 			m.firstGW = gw
 		}
-		m.attempts++
-		r, err := c.gqls[gw].Do(ctx, m.kind.query, map[string]any{"i": m.kind.vars(&l.fix, m)})
-		code := r.Code()
 		m.ackGW = gw
-		switch {
-		case err == nil && code == "":
-			m.outcome, m.ackAt = acked, time.Now()
-			var got struct{ Version int64 }
-			if json.Unmarshal(r.Data[m.kind.field], &got) == nil {
-				m.version = got.Version
-			}
-			return
-		case err == nil && definite[code] && !(m.open > 0 && code == "UNAVAILABLE"):
-			m.outcome, m.code, m.ackAt = refused, code, time.Now()
-			m.lastErr = r.Errors[0].Message
-			return
-		case err != nil:
-			m.open++
-			m.transport++
-			m.lastErr = err.Error()
-			if ctx.Err() == nil {
-				c.failover(gw, len(l.gws))
-				if m.transport == 1 {
-					continue // at once, through the other gateway
-				}
-			}
-		default:
-			m.open++
-			m.lastErr = code + ": " + r.Errors[0].Message
+		return c.gqls[gw].Do(ctx, m.kind.query, map[string]any{"i": m.kind.vars(&l.fix, m)})
+	}, func() bool {
+		c.failover(gw, len(l.gws))
+		return m.Transport == 1 // at once, through the other gateway
+	})
+	if m.Result == cluster.Acked {
+		var got struct{ Version int64 }
+		if json.Unmarshal(r.Data[m.kind.field], &got) == nil {
+			m.version = got.Version
 		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			m.outcome, m.ackAt = unresolved, time.Now()
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

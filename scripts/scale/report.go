@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"crm/scripts/cluster"
 )
 
 // Report is what a run found.
@@ -153,17 +155,17 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 	byN := map[int]*mutation{}
 	for _, m := range muts {
 		byN[m.n] = m
-		if m.transport > 0 && !tl.kill.IsZero() {
-			r.FailoverAnswered = max(r.FailoverAnswered, m.ackAt.Sub(tl.kill))
+		if m.Transport > 0 && !tl.kill.IsZero() {
+			r.FailoverAnswered = max(r.FailoverAnswered, m.DoneAt.Sub(tl.kill))
 		}
-		i := phaseOf(ps, m.sentAt)
+		i := phaseOf(ps, m.SentAt)
 		r.Phases[i].Sent++
-		if m.open > 0 {
+		if m.Open > 0 {
 			r.Phases[i].Retried++
 		}
-		if m.outcome == acked {
-			lat[i] = append(lat[i], m.ackAt.Sub(m.sentAt))
-			if j := phaseOf(ps, m.ackAt); m.ackAt.Before(tl.end) {
+		if m.Result == cluster.Acked {
+			lat[i] = append(lat[i], m.DoneAt.Sub(m.SentAt))
+			if j := phaseOf(ps, m.DoneAt); m.DoneAt.Before(tl.end) {
 				r.Phases[j].Acked++
 			}
 		}
@@ -187,14 +189,14 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 		sb.mu.Lock()
 		for n, p := range sb.pushes {
 			m := byN[n]
-			if m == nil || m.outcome != acked || m.attempts != 1 {
+			if m == nil || m.Result != cluster.Acked || m.Attempts != 1 {
 				continue
 			}
-			if from := tl.liveFrom(sb, p.at, vgw); from.IsZero() || m.sentAt.Before(from) {
+			if from := tl.liveFrom(sb, p.at, vgw); from.IsZero() || m.SentAt.Before(from) {
 				continue
 			}
-			d := p.at.Sub(m.ackAt)
-			for _, k := range []gp{{p.gw, phaseOf(ps, m.sentAt)}, {p.gw, -1}} {
+			d := p.at.Sub(m.DoneAt)
+			for _, k := range []gp{{p.gw, phaseOf(ps, m.SentAt)}, {p.gw, -1}} {
 				plat[k] = append(plat[k], d)
 				if d < 0 {
 					early[k]++
@@ -222,7 +224,7 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 	// sent while the subscriber was surely subscribed, must be pushed to it.
 	updates := map[int][]*mutation{} // hot customer -> acknowledged updates
 	for _, m := range muts {
-		if m.kind == kUpdateCustomer && m.outcome == acked {
+		if m.kind == kUpdateCustomer && m.Result == cluster.Acked {
 			updates[m.customer] = append(updates[m.customer], m)
 		}
 	}
@@ -264,7 +266,7 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 		if !from.IsZero() {
 			var missing []string
 			for _, m := range updates[sb.customer] {
-				if m.sentAt.Before(from) {
+				if m.SentAt.Before(from) {
 					continue
 				}
 				g.Expected++
@@ -275,15 +277,15 @@ func (r *Report) fill(muts []*mutation, versions map[string]int64, subsList []*s
 				v := versions[m.key]
 				p, ok := firstShowing(sb.all, v)
 				what := fmt.Sprintf("%s (version %d, sent %s through gateway-%d, answered %s; pushed around then: %s)",
-					m.key, v, since(m.sentAt), m.ackGW+1, since(m.ackAt), around(sb.all, m.ackAt, since))
+					m.key, v, since(m.SentAt), m.ackGW+1, since(m.DoneAt), around(sb.all, m.DoneAt, since))
 				switch {
-				case ok && !p.at.After(m.ackAt.Add(pushGrace)):
+				case ok && !p.at.After(m.DoneAt.Add(pushGrace)):
 					g.Superseded++
 				case ok:
 					g.Late++
-					g.LateMax = max(g.LateMax, p.at.Sub(m.ackAt))
+					g.LateMax = max(g.LateMax, p.at.Sub(m.DoneAt))
 					late := fmt.Sprintf("subscriber %d (%s, customer %s): %s: first push showing version >= %d came %v after the answer (version %d, gateway-%d)",
-						sb.n, name, sb.custID, what, v, p.at.Sub(m.ackAt).Round(time.Millisecond), p.version, p.gw+1)
+						sb.n, name, sb.custID, what, v, p.at.Sub(m.DoneAt).Round(time.Millisecond), p.version, p.gw+1)
 					if strict {
 						r.PushViolations = append(r.PushViolations, "late push: "+late)
 					} else {

@@ -73,13 +73,13 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
 	l := newLoad(hex.EncodeToString(b[:]), o.RetryWindow, c.Gateways, o.Clients)
 	rep := &Report{Options: o, Cluster: c.ID}
 	gql1 := cluster.NewGQLClient(c.Gateways[0], 10*time.Second)
-	if _, err := settled(ctx, gql1, 2*time.Minute); err != nil {
+	if _, err := cluster.Settled(ctx, gql1, 2*time.Minute); err != nil {
 		return rep, err
 	}
 	if err := l.setup(ctx, o.Hot); err != nil {
 		return rep, err
 	}
-	if _, err := settled(ctx, gql1, 2*time.Minute); err != nil {
+	if _, err := cluster.Settled(ctx, gql1, 2*time.Minute); err != nil {
 		return rep, err
 	}
 	o.Logf("setup: %d hot customers, %d salespeople", o.Hot, len(l.clients))
@@ -123,7 +123,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
 	o.Logf("load done: %d mutations, all answered %v after the end", l.count.Load(), tl.loadDone.Sub(tl.end).Round(time.Millisecond))
 
 	// Converge: the read side at lag 0, then the pushes quiet.
-	settle, err := settled(ctx, gql1, 3*time.Minute)
+	settle, err := cluster.Settled(ctx, gql1, 3*time.Minute)
 	rep.Settle = settle
 	if err != nil {
 		violations = append(violations, err.Error())
@@ -135,7 +135,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	defer ch.close()
+	defer ch.Close()
 	muts := l.all()
 	st, err := ch.state(ctx, l.prefix())
 	if err != nil {
@@ -143,7 +143,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
 	}
 	violations = append(violations, ch.judge(ctx, st, muts, rep)...)
 	rep.Refusals = refusalCodes(muts)
-	rep.Verify, rep.VerifyTook, err = verify(ctx, c)
+	rep.Verify, rep.VerifyTook, err = c.Verify(ctx)
 	if err != nil {
 		violations = append(violations, err.Error())
 	}
@@ -251,8 +251,8 @@ func pushesQuiet(ss *subs, quiet, within time.Duration) time.Duration {
 func refusalCodes(ms []*mutation) string {
 	n := map[string]int{}
 	for _, m := range ms {
-		if m.outcome == refused {
-			n[m.kind.field+"/"+m.code+" ("+m.lastErr+")"]++
+		if m.Result == cluster.Refused {
+			n[m.kind.field+"/"+m.Code+" ("+m.LastErr+")"]++
 		}
 	}
 	var parts []string
