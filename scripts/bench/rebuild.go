@@ -108,7 +108,7 @@ func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
 		title: "Rebuild: resident memory of `crm projections rebuild customers`",
 		note: "Peak resident memory of the same runs: the largest of VmHWM sampled from /proc/PID/status every 50 ms and ru_maxrss of the exited process. " +
 			"Target: under 256 MB at 1,000,000 events and about the same at 100,000 (the rebuild streams: one page of events and one transaction at a time). " +
-			"crm runs with GOGC=300 and a 1 GiB soft memory limit unless GOGC or GOMEMLIMIT is set (cmd/crm/gc.go), so resident memory can reach about 4x the live heap.",
+			"The rebuild runs with Go's default GC settings (GOGC=300 is the default of gateway and dev only: cmd/crm/gc.go).",
 		header: []string{"log events", "peak resident", "wall time of the process"},
 	}
 	for _, r := range runs {
