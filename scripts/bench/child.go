@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -135,19 +134,16 @@ func statusKB(status []byte, field string) int64 {
 	return 0
 }
 
-// peak is the highest resident memory seen so far, in bytes.
+// peak is the highest resident memory seen so far, in bytes: the last
+// VmHWM sampled (the kernel's own high-water mark of the process). Not the
+// exited process's ru_maxrss: Linux carries into it, at exec, the
+// high-water mark of the address space it replaced, which for a child
+// started by os/exec (vfork-style, sharing this process's memory until the
+// exec) is this benchmark process's own peak.
 func (c *child) peak() int64 {
 	c.mu.Lock()
-	p := c.hwm
-	c.mu.Unlock()
-	select {
-	case <-c.done:
-		if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			p = max(p, ru.Maxrss*1024) // kB on Linux
-		}
-	default:
-	}
-	return p
+	defer c.mu.Unlock()
+	return c.hwm
 }
 
 // resident is the last sampled VmRSS, in bytes.
