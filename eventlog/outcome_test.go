@@ -3,184 +3,16 @@ package eventlog_test
 import (
 	"context"
 	"errors"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
 	"crm/eventlog/testenv"
 )
 
-// sessions is a pool on the test database whose sessions carry a unique
-// application_name and whose sockets are remembered by backend pid, so a
-// test can find the writer's session and end it from either side.
-type sessions struct {
-	app   string
-	pool  *pgxpool.Pool
-	admin *pgxpool.Pool
-	mu    sync.Mutex
-	socks map[uint32]*cuttable
-	// down: the server cannot be reached (pgx's cancel request after a
-	// read error must not reach it either).
-	down atomic.Bool
-}
-
-func newSessions(t *testing.T, admin *pgxpool.Pool) *sessions {
+// must fails the test on err.
+func must(t *testing.T, err error) {
 	t.Helper()
-	s := &sessions{app: testenv.Name("outcome"), admin: admin, socks: map[uint32]*cuttable{}}
-	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
 	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 4
-	cfg.ConnConfig.RuntimeParams["application_name"] = s.app
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if s.down.Load() {
-			return nil, errCut
-		}
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &cuttable{Conn: c}, nil
-	}
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.socks[c.PgConn().PID()] = c.PgConn().Conn().(*cuttable)
-		return nil
-	}
-	if s.pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.pool.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.socks {
-			c.Conn.Close()
-		}
-	})
-	return s
-}
-
-// cuttable is a client socket whose answers the test can cut off, as a
-// network failure would: once cut, the client reads and writes nothing
-// more (it sees an error) while the server's end stays open, so the
-// server goes on with what it already received.
-type cuttable struct {
-	net.Conn
-	cut atomic.Bool
-}
-
-var errCut = errors.New("test: connection cut")
-
-func (c *cuttable) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if c.cut.Load() {
-		return 0, errCut
-	}
-	return n, err
-}
-
-func (c *cuttable) Write(p []byte) (int, error) {
-	if c.cut.Load() {
-		return 0, errCut
-	}
-	return c.Conn.Write(p)
-}
-
-// Close leaves a cut socket open: the test closes it once the server is done.
-func (c *cuttable) Close() error {
-	if c.cut.Load() {
-		return nil
-	}
-	return c.Conn.Close()
-}
-
-// sleeping waits until one of the pool's sessions sleeps in pg_sleep and
-// returns its backend pid.
-func (s *sessions) sleeping(t *testing.T) uint32 {
-	t.Helper()
-	var pid int32
-	s.await(t, "a session of the log's pool sleeping", func() bool {
-		err := s.admin.QueryRow(context.Background(), `SELECT pid FROM pg_stat_activity
-			WHERE application_name = $1 AND wait_event = 'PgSleep' LIMIT 1`, s.app).Scan(&pid)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			t.Fatal(err)
-		}
-		return err == nil
-	})
-	return uint32(pid)
-}
-
-// cut cuts the client off a session (its pending read fails at once) and
-// off the server, until idleThenClose.
-func (s *sessions) cut(t *testing.T, pid uint32) {
-	t.Helper()
-	s.mu.Lock()
-	c, ok := s.socks[pid]
-	s.mu.Unlock()
-	if !ok {
-		t.Fatalf("no socket for backend %d", pid)
-	}
-	s.down.Store(true)
-	c.cut.Store(true)
-	c.Conn.SetReadDeadline(time.Now())
-}
-
-// idleThenClose waits until a cut session's backend has finished what it
-// received (idle, outside any transaction), then closes its socket.
-func (s *sessions) idleThenClose(t *testing.T, pid uint32) {
-	t.Helper()
-	s.await(t, "the cut session idle", func() bool {
-		var state string
-		if err := s.admin.QueryRow(context.Background(), "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1",
-			int32(pid)).Scan(&state); err != nil {
-			t.Fatal(err)
-		}
-		return state == "idle"
-	})
-	s.mu.Lock()
-	s.socks[pid].Conn.Close()
-	s.mu.Unlock()
-	s.down.Store(false)
-	s.gone(t, pid)
-}
-
-// gone waits until the backend has exited (whatever it was doing is over).
-func (s *sessions) gone(t *testing.T, pid uint32) {
-	t.Helper()
-	s.await(t, "the backend gone", func() bool {
-		var n int
-		if err := s.admin.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
-			int32(pid)).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 0
-	})
-}
-
-func (s *sessions) await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
-}
-
-// terminate ends a session from the server's side.
-func (s *sessions) terminate(t *testing.T, pid uint32) {
-	t.Helper()
-	if _, err := s.admin.Exec(context.Background(), "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -208,10 +40,10 @@ func TestAppendOutcomeUnknown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := newSessions(t, admin)
+	s := testenv.NewCutPool(t, admin)
 	// An inline statement that sleeps just before COMMIT, for "SlowInline"
 	// events, and one that fails, for "Bad" events.
-	l, err := eventlog.Open(ctx, eventlog.Config{Pool: s.pool, Schema: schema,
+	l, err := eventlog.Open(ctx, eventlog.Config{Pool: s.Pool, Schema: schema,
 		Inline: func(evs []eventlog.Event) ([]eventlog.Statement, error) {
 			var out []eventlog.Statement
 			for _, e := range evs {
@@ -259,10 +91,12 @@ func TestAppendOutcomeUnknown(t *testing.T) {
 
 	t.Run("connection lost after COMMIT was sent", func(t *testing.T) {
 		done := appendAsync("s-1", eventlog.AnyVersion, "SlowInline")
-		pid := s.sleeping(t)
-		s.cut(t, pid) // the server still has the rest of the pipeline, COMMIT included
-		err := <-done
-		s.idleThenClose(t, pid)
+		pid, err := s.Sleeping()
+		must(t, err)
+		must(t, s.Cut(pid)) // the server still has the rest of the pipeline, COMMIT included
+		err = <-done
+		must(t, s.IdleThenClose(pid))
+		must(t, s.Gone(pid))
 		if !errors.Is(err, eventlog.ErrOutcomeUnknown) {
 			t.Errorf("append answered %v, want ErrOutcomeUnknown", err)
 		}
@@ -274,13 +108,14 @@ func TestAppendOutcomeUnknown(t *testing.T) {
 
 	t.Run("session ended during COMMIT", func(t *testing.T) {
 		done := appendAsync("s-2", eventlog.NoStream, "SlowCommit")
-		pid := s.sleeping(t)
-		s.terminate(t, pid)
-		err := <-done
+		pid, err := s.Sleeping()
+		must(t, err)
+		must(t, s.Terminate(pid))
+		err = <-done
 		if !errors.Is(err, eventlog.ErrOutcomeUnknown) {
 			t.Fatalf("append answered %v, want ErrOutcomeUnknown", err)
 		}
-		s.gone(t, pid)
+		must(t, s.Gone(pid))
 		if n := count("s-2", "SlowCommit"); n > 1 {
 			t.Fatalf("the append was recorded %d times", n)
 		}
@@ -288,13 +123,14 @@ func TestAppendOutcomeUnknown(t *testing.T) {
 
 	t.Run("session ended before COMMIT", func(t *testing.T) {
 		done := appendAsync("s-3", eventlog.NoStream, "SlowInline")
-		pid := s.sleeping(t)
-		s.terminate(t, pid)
-		err := <-done
+		pid, err := s.Sleeping()
+		must(t, err)
+		must(t, s.Terminate(pid))
+		err = <-done
 		if err == nil || errors.Is(err, eventlog.ErrOutcomeUnknown) {
 			t.Fatalf("append answered %v, want a definite failure", err)
 		}
-		s.gone(t, pid)
+		must(t, s.Gone(pid))
 		if n := count("s-3", "SlowInline"); n != 0 {
 			t.Fatalf("a refused append was recorded %d times", n)
 		}
