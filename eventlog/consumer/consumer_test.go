@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -332,7 +333,19 @@ func TestStrayPendingEntryIsReclaimed(t *testing.T) {
 	a, s := newArea(t), newSink(t)
 	rdb, ns := testenv.Redis(t)
 	startRelay(t, a, rdb, ns)
-	startConsumer(t, testConfig(t, s, a, rdb, ns), nil)
+	// The consumer and the ghost have connections of their own, named, so
+	// that the test can see them in CLIENT LIST.
+	named := func(name string) *redis.Client {
+		opt, err := redis.ParseURL(testenv.RedisURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.ClientName = name + "-" + ns
+		c := redis.NewClient(opt)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	startConsumer(t, testConfig(t, s, a, named("consumer"), ns), nil)
 	first := a.appendOne(t, "stray")
 	s.waitApplied(t, 1, 20*time.Second)
 	// Every partition has caught up from the log and follows its stream
@@ -345,38 +358,61 @@ func TestStrayPendingEntryIsReclaimed(t *testing.T) {
 			t.Fatalf("partition %d: %v", q, err)
 		}
 	}
-
-	p := eventlog.Partition("stray", testParts)
-	key := eventlog.StreamKey(ns, testArea, p)
-	ghostRDB := redisClient(t, testenv.RedisURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stray eventlog.Event
-	for attempt := 1; ; attempt++ {
-		// Redis hands a new entry to the reader blocked longest: the
-		// ghost blocks first, and the consumer re-blocks every 100 ms.
-		got := make(chan []redis.XStream, 1)
-		go func() {
-			res, _ := ghostRDB.XReadGroup(ctx, &redis.XReadGroupArgs{Group: testName, Consumer: "ghost",
-				Streams: []string{key, ">"}, Count: 1, Block: 5 * time.Second}).Result()
-			got <- res
-		}()
-		time.Sleep(300 * time.Millisecond) // not a condition wait: lets the consumer re-block behind the ghost
-		stray = a.appendOne(t, "stray")
-		res := <-got
-		pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: testName, Start: "-", End: "+", Count: 10}).Result()
+	// blocked lists the ids of the named connections blocked in a read.
+	blocked := func(name string) []int64 {
+		list, err := rdb.ClientList(context.Background()).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The ghost holds it unless the consumer took it first, or took it
-		// over at once (a catch-up claims everything pending).
-		if len(res) == 1 && len(res[0].Messages) == 1 && len(pend) == 1 && pend[0].Consumer == "ghost" {
-			break
+		var ids []int64
+		for _, line := range strings.Split(list, "\n") {
+			f := map[string]string{}
+			for _, kv := range strings.Fields(line) {
+				k, v, _ := strings.Cut(kv, "=")
+				f[k] = v
+			}
+			if f["name"] == name+"-"+ns && strings.Contains(f["flags"], "b") {
+				id, _ := strconv.ParseInt(f["id"], 10, 64)
+				ids = append(ids, id)
+			}
 		}
-		if attempt == 5 {
-			t.Skip("the ghost never held an entry")
+		return ids
+	}
+
+	p := eventlog.Partition("stray", testParts)
+	key := eventlog.StreamKey(ns, testArea, p)
+	ghostRDB := named("ghost")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Redis hands a new entry to the reader blocked longest. The ghost
+	// blocks; then the consumer's reads are unblocked (as a timeout would
+	// end them), so they block again behind the ghost, or are not blocked
+	// at all when the entry comes: either way the ghost gets it.
+	got := make(chan []redis.XStream, 1)
+	go func() {
+		res, _ := ghostRDB.XReadGroup(ctx, &redis.XReadGroupArgs{Group: testName, Consumer: "ghost",
+			Streams: []string{key, ">"}, Count: 1, Block: 10 * time.Second}).Result()
+		got <- res
+	}()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if len(blocked("ghost")) == 0 {
+			return errors.New("the ghost's read is not blocked yet")
 		}
-		s.waitApplied(t, 1+attempt, 20*time.Second)
+		return nil
+	})
+	for _, id := range blocked("consumer") {
+		if err := rdb.ClientUnblock(ctx, id).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stray := a.appendOne(t, "stray")
+	res := <-got
+	pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: testName, Start: "-", End: "+", Count: 10}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || len(res[0].Messages) != 1 || len(pend) != 1 || pend[0].Consumer != "ghost" {
+		t.Fatalf("the ghost read %v and the pending entries are %+v; want the new entry pending under the ghost", res, pend)
 	}
 	if err := w.Wait(ctx, p, stray.Position); err != nil {
 		t.Fatalf("entry %d pending under the ghost was never applied: %v", stray.Position, err)

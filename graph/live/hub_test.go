@@ -97,7 +97,6 @@ func TestWaitApplied(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- h.WaitApplied(ctx, p, 42, time.Hour, never) }()
-	time.Sleep(10 * time.Millisecond)
 	h.publish(Announcement{Projection: "customers", Area: "customers", Partition: 3, Position: 41})
 	h.publish(Announcement{Projection: "customers", Area: "other", Partition: 3, Position: 50})
 	select {
