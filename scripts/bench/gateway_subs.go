@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"crm/scripts/cluster"
 )
 
 // subConn is one websocket with one customerChanged(id) subscription.
@@ -172,32 +172,11 @@ func (p *subPool) close() {
 	p.wg.Wait()
 }
 
-// liveSubscriptions reads the gateway's crm_subscriptions gauge.
-func liveSubscriptions(ctx context.Context, base string) (int, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	resp, err := gwHTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "crm_subscriptions "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
-		}
-	}
-	return 0, errors.New("no crm_subscriptions in /metrics")
-}
-
 // settleSubs waits until the gateway counts want subscriptions, then lets
 // it idle a moment so its resident memory reflects them.
 func settleSubs(ctx context.Context, gw *crmProc, want int) error {
 	err := waitFor(ctx, gw, 120*time.Second, fmt.Sprintf("%d subscriptions", want), func() error {
-		n, err := liveSubscriptions(ctx, gw.url)
+		n, err := cluster.LiveSubscriptions(ctx, gw.url)
 		if err == nil && n != want {
 			err = fmt.Errorf("%d subscriptions", n)
 		}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,4 +81,31 @@ func (c *Cluster) Verify(ctx context.Context) (result string, took time.Duration
 		out = out[:4000] + "\n..."
 	}
 	return "FAIL", time.Since(start), fmt.Errorf("crm verify: %v:\n%s", err, out)
+}
+
+var metricsHTTP = &http.Client{Timeout: 5 * time.Second}
+
+// LiveSubscriptions reads the crm_subscriptions gauge of the gateway at
+// base (http://host:port).
+func LiveSubscriptions(ctx context.Context, base string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := metricsHTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "crm_subscriptions "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, errors.New("no crm_subscriptions in /metrics")
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,39 +248,13 @@ func (s *subs) close() {
 	s.wg.Wait()
 }
 
-var metricsHTTP = &http.Client{Timeout: 5 * time.Second}
-
-// liveSubscriptions reads a gateway's crm_subscriptions gauge.
-func liveSubscriptions(ctx context.Context, g *cluster.Gateway) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := metricsHTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "crm_subscriptions "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
-		}
-	}
-	return 0, errors.New("no crm_subscriptions in /metrics")
-}
-
 // waitSubscriptions waits until gateway g counts want live subscriptions
 // (the resolvers have registered them with the gateway's hub) and returns
 // when that was.
 func waitSubscriptions(ctx context.Context, g *cluster.Gateway, want int, within time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(within)
 	for {
-		n, err := liveSubscriptions(ctx, g)
+		n, err := cluster.LiveSubscriptions(ctx, g.URL)
 		if err == nil && n == want {
 			return time.Now(), nil
 		}
