@@ -16,7 +16,8 @@ import (
 )
 
 func (r *appointmentResolver) Customer(ctx context.Context, obj *model.Appointment) (*model.Customer, error) {
-	return required(ctx, "customer", obj.CustomerID, r.loaders(ctx).Customer.Load)
+	c, err := required(ctx, "customer", obj.CustomerID, r.loaders(ctx).Customer.Load)
+	return r.filled(ctx, c, err)
 }
 
 func (r *appointmentResolver) Salesperson(ctx context.Context, obj *model.Appointment) (*model.Salesperson, error) {
@@ -31,24 +32,8 @@ func (r *campaignResolver) Deals(ctx context.Context, obj *model.Campaign) ([]*m
 	return r.loaders(ctx).DealsByCamp.Load(ctx, obj.ID)
 }
 
-func (r *customerResolver) SalesRep(ctx context.Context, obj *model.Customer) (*model.Salesperson, error) {
-	return optional(ctx, obj.SalesRepID, r.loaders(ctx).Salesperson.Load)
-}
-
-func (r *customerResolver) Manager(ctx context.Context, obj *model.Customer) (*model.Salesperson, error) {
-	return optional(ctx, obj.ManagerID, r.loaders(ctx).Salesperson.Load)
-}
-
-func (r *customerResolver) NextAppointment(ctx context.Context, obj *model.Customer) (*model.Appointment, error) {
-	return optional(ctx, obj.NextAppointmentID, r.loaders(ctx).Appointment.Load)
-}
-
 func (r *customerResolver) Appointments(ctx context.Context, obj *model.Customer, first *int, after *string) (*model.AppointmentConnection, error) {
 	return r.customerAppointments(ctx, obj, first, after)
-}
-
-func (r *customerResolver) Deals(ctx context.Context, obj *model.Customer) ([]*model.Deal, error) {
-	return r.loaders(ctx).DealsByCust.Load(ctx, obj.ID)
 }
 
 func (r *customerResolver) History(ctx context.Context, obj *model.Customer, first *int, after *string) (*model.EventConnection, error) {
@@ -60,7 +45,8 @@ func (r *customerConnectionResolver) TotalCount(ctx context.Context, obj *model.
 }
 
 func (r *dealResolver) Customer(ctx context.Context, obj *model.Deal) (*model.Customer, error) {
-	return required(ctx, "customer", obj.CustomerID, r.loaders(ctx).Customer.Load)
+	c, err := required(ctx, "customer", obj.CustomerID, r.loaders(ctx).Customer.Load)
+	return r.filled(ctx, c, err)
 }
 
 func (r *dealResolver) Campaign(ctx context.Context, obj *model.Deal) (*model.Campaign, error) {
@@ -83,15 +69,18 @@ func (r *dealResolver) SalesRep(ctx context.Context, obj *model.Deal) (*model.Sa
 }
 
 func (r *mutationResolver) RegisterCustomer(ctx context.Context, input model.RegisterCustomerInput) (*model.Customer, error) {
-	return mutate(ctx, r.Resolver, "customers", "register-customer", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "customers", "register-customer", "customers", input, r.Store.CustomersByID)
+	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, input model.UpdateCustomerInput) (*model.Customer, error) {
-	return mutate(ctx, r.Resolver, "customers", "update-customer", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "customers", "update-customer", "customers", input, r.Store.CustomersByID)
+	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) ArchiveCustomer(ctx context.Context, input model.ArchiveCustomerInput) (*model.Customer, error) {
-	return mutate(ctx, r.Resolver, "customers", "archive-customer", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "customers", "archive-customer", "customers", input, r.Store.CustomersByID)
+	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RegisterSalesperson(ctx context.Context, input model.RegisterSalespersonInput) (*model.Salesperson, error) {
@@ -99,15 +88,18 @@ func (r *mutationResolver) RegisterSalesperson(ctx context.Context, input model.
 }
 
 func (r *mutationResolver) AssignAccountTeam(ctx context.Context, input model.AssignAccountTeamInput) (*model.Customer, error) {
-	return mutate(ctx, r.Resolver, "relationships", "assign-account-team", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "relationships", "assign-account-team", "customers", input, r.Store.CustomersByID)
+	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RecordInterest(ctx context.Context, input model.RecordInterestInput) (*model.Customer, error) {
-	return mutate(ctx, r.Resolver, "relationships", "record-interest", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "relationships", "record-interest", "customers", input, r.Store.CustomersByID)
+	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RemoveInterest(ctx context.Context, input model.RemoveInterestInput) (*model.Customer, error) {
-	return mutate(ctx, r.Resolver, "relationships", "remove-interest", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "relationships", "remove-interest", "customers", input, r.Store.CustomersByID)
+	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) ScheduleAppointment(ctx context.Context, input model.ScheduleAppointmentInput) (*model.Appointment, error) {
@@ -159,7 +151,8 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 }
 
 func (r *queryResolver) Customer(ctx context.Context, id string) (*model.Customer, error) {
-	return r.loaders(ctx).Customer.Load(ctx, id)
+	c, err := r.loaders(ctx).Customer.Load(ctx, id)
+	return r.filled(ctx, c, err)
 }
 
 func (r *queryResolver) Customers(ctx context.Context, first *int, after *string, filter *model.CustomerFilter) (*model.CustomerConnection, error) {
@@ -209,19 +202,19 @@ func (r *salespersonResolver) Customers(ctx context.Context, obj *model.Salesper
 func (r *subscriptionResolver) CustomerChanged(ctx context.Context, id *string) (<-chan *model.Customer, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindCustomer && (id == nil || c.ID == *id)
-	}, r.Store.CustomersByID)
+	}, r.Store.CustomersByID, r.fillPush)
 }
 
 func (r *subscriptionResolver) AppointmentChanged(ctx context.Context, customerID *string, salespersonID *string) (<-chan *model.Appointment, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindAppointment && ref(c, projector.RefCustomer, customerID) && ref(c, projector.RefSalesperson, salespersonID)
-	}, r.Store.AppointmentsByID)
+	}, r.Store.AppointmentsByID, nil)
 }
 
 func (r *subscriptionResolver) DealChanged(ctx context.Context, customerID *string, campaignID *string) (<-chan *model.Deal, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindDeal && ref(c, projector.RefCustomer, customerID) && ref(c, projector.RefCampaign, campaignID)
-	}, r.Store.DealsByID)
+	}, r.Store.DealsByID, nil)
 }
 
 func (r *subscriptionResolver) EventRecorded(ctx context.Context, areas []model.Area) (<-chan *model.Event, error) {
@@ -231,7 +224,7 @@ func (r *subscriptionResolver) EventRecorded(ctx context.Context, areas []model.
 	}
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindEvent && (len(wanted) == 0 || wanted[c.Refs["area"]])
-	}, r.eventByID)
+	}, r.eventByID, nil)
 }
 
 func (r *Resolver) Appointment() generated.AppointmentResolver { return &appointmentResolver{r} }

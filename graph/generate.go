@@ -1,3 +1,3 @@
 package graph
 
-//go:generate go run github.com/99designs/gqlgen generate
+//go:generate go run ./gen

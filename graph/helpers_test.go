@@ -22,7 +22,7 @@ import (
 
 // env is one test's gateway over its own read schema.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgxpool.Pool
 	schema string
 	srv    *httptest.Server
@@ -34,7 +34,7 @@ type envOption func(*Config)
 
 // newEnv creates the read tables in a fresh schema and serves the handler
 // over a pool whose tracer counts statements.
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	db, schema := readtest.Schema(t)
 	e := &env{t: t, db: db, schema: schema}
@@ -65,7 +65,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	return e
 }
 
-// counter is a pgx.QueryTracer counting every statement.
+// counter is a pgx.QueryTracer and BatchTracer counting every statement.
 type counter struct{ n *atomic.Int64 }
 
 func (c counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
@@ -74,6 +74,15 @@ func (c counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQu
 }
 
 func (counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// The statements of a pipelined batch count one each.
+func (counter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c counter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) { c.n.Add(1) }
+
+func (counter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 func (e *env) exec(sql string, args ...any) {
 	e.t.Helper()
@@ -162,7 +171,7 @@ func wantError(t *testing.T, r gqlResponse, code, field string) gqlError {
 }
 
 // testWriter sends the handler's logs to the test's log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimSpace(p)))

@@ -112,9 +112,11 @@ func mutate[T any](ctx context.Context, r *Resolver, area, name, projection stri
 }
 
 // subscribe turns the changes filter accepts into a stream of entities
-// read as committed. The channel closes when ctx ends.
+// read as committed. The channel closes when ctx ends. finish, if set,
+// completes each subscriber's copy of a row (a customer's relations its
+// selection asks for) before the push.
 func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change) bool,
-	byID func(context.Context, []string) ([]*T, error)) (<-chan *T, error) {
+	byID func(context.Context, []string) ([]*T, error), finish func(context.Context, *T) (*T, error)) (<-chan *T, error) {
 	if r.Hub == nil {
 		return nil, errcode.New(errcode.Unavailable, "subscriptions are not available")
 	}
@@ -134,6 +136,9 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 				return got[0], nil
 			})
 			row, _ := v.(*T)
+			if err == nil && row != nil && finish != nil {
+				row, err = finish(ctx, row)
+			}
 			if err != nil || row == nil {
 				continue
 			}

@@ -57,35 +57,6 @@ func (s *idSet) add(id *string) {
 	s.ids = append(s.ids, *id)
 }
 
-func prefetchCustomers(ctx context.Context, l *readstore.Loaders, items []*model.Customer) {
-	f := nodeFields(ctx, "Customer")
-	if len(f) == 0 || len(items) == 0 {
-		return
-	}
-	var people, appts, custs idSet
-	for _, c := range items {
-		if f["salesRep"] {
-			people.add(c.SalesRepID)
-		}
-		if f["manager"] {
-			people.add(c.ManagerID)
-		}
-		if f["nextAppointment"] {
-			appts.add(c.NextAppointmentID)
-		}
-		custs.add(&c.ID)
-	}
-	if len(people.ids) > 0 {
-		l.Salesperson.LoadAllThunk(ctx, people.ids)
-	}
-	if len(appts.ids) > 0 {
-		l.Appointment.LoadAllThunk(ctx, appts.ids)
-	}
-	if f["deals"] {
-		l.DealsByCust.LoadAllThunk(ctx, custs.ids)
-	}
-}
-
 func prefetchAppointments(ctx context.Context, l *readstore.Loaders, items []*model.Appointment) {
 	f := nodeFields(ctx, "Appointment")
 	if len(f) == 0 || len(items) == 0 {

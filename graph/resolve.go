@@ -26,7 +26,8 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 	l := r.loaders(ctx)
 	switch prefix {
 	case "cus":
-		return nilNode(l.Customer.Load(ctx, id))
+		c, err := l.Customer.Load(ctx, id)
+		return nilNode(r.filled(ctx, c, err))
 	case "sp":
 		return nilNode(l.Salesperson.Load(ctx, id))
 	case "apt":
@@ -92,7 +93,6 @@ func (r *Resolver) customerConnection(ctx context.Context, items []*model.Custom
 		c.Edges[i] = &model.CustomerEdge{Cursor: last, Node: it}
 		l.Customer.Prime(it.ID, it)
 	}
-	prefetchCustomers(ctx, l, items)
 	c.PageInfo = pageInfo(more, last)
 	return c
 }
@@ -131,9 +131,9 @@ func (r *Resolver) customers(ctx context.Context, q readstore.CustomerQuery, fir
 	if err != nil {
 		return nil, err
 	}
-	return r.customerConnection(ctx, items, more, func(ctx context.Context) (int, error) {
+	return r.fillPage(ctx, r.customerConnection(ctx, items, more, func(ctx context.Context) (int, error) {
 		return r.Store.CountCustomers(ctx, q)
-	}), nil
+	}))
 }
 
 // appointments answers an appointment connection of q.

@@ -248,13 +248,8 @@ type CampaignResolver interface {
 	Deals(ctx context.Context, obj *model.Campaign) ([]*model.Deal, error)
 }
 type CustomerResolver interface {
-	SalesRep(ctx context.Context, obj *model.Customer) (*model.Salesperson, error)
-	Manager(ctx context.Context, obj *model.Customer) (*model.Salesperson, error)
-
-	NextAppointment(ctx context.Context, obj *model.Customer) (*model.Appointment, error)
 	Appointments(ctx context.Context, obj *model.Customer, first *int, after *string) (*model.AppointmentConnection, error)
 
-	Deals(ctx context.Context, obj *model.Customer) ([]*model.Deal, error)
 	History(ctx context.Context, obj *model.Customer, first *int, after *string) (*model.EventConnection, error)
 }
 type CustomerConnectionResolver interface {
@@ -3798,7 +3793,7 @@ func (ec *executionContext) _Customer_salesRep(ctx context.Context, field graphq
 			return ec.fieldContext_Customer_salesRep(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().SalesRep(ctx, obj)
+			return obj.SalesRep, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Salesperson) graphql.Marshaler {
@@ -3812,8 +3807,8 @@ func (ec *executionContext) fieldContext_Customer_salesRep(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Customer",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Salesperson(ctx, field)
 		},
@@ -3830,7 +3825,7 @@ func (ec *executionContext) _Customer_manager(ctx context.Context, field graphql
 			return ec.fieldContext_Customer_manager(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().Manager(ctx, obj)
+			return obj.Manager, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Salesperson) graphql.Marshaler {
@@ -3844,8 +3839,8 @@ func (ec *executionContext) fieldContext_Customer_manager(_ context.Context, fie
 	fc = &graphql.FieldContext{
 		Object:     "Customer",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Salesperson(ctx, field)
 		},
@@ -3931,7 +3926,7 @@ func (ec *executionContext) _Customer_nextAppointment(ctx context.Context, field
 			return ec.fieldContext_Customer_nextAppointment(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().NextAppointment(ctx, obj)
+			return obj.NextAppointment, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Appointment) graphql.Marshaler {
@@ -3945,8 +3940,8 @@ func (ec *executionContext) fieldContext_Customer_nextAppointment(_ context.Cont
 	fc = &graphql.FieldContext{
 		Object:     "Customer",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Appointment(ctx, field)
 		},
@@ -4062,7 +4057,7 @@ func (ec *executionContext) _Customer_deals(ctx context.Context, field graphql.C
 			return ec.fieldContext_Customer_deals(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().Deals(ctx, obj)
+			return obj.Deals, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Deal) graphql.Marshaler {
@@ -4076,8 +4071,8 @@ func (ec *executionContext) fieldContext_Customer_deals(_ context.Context, field
 	fc = &graphql.FieldContext{
 		Object:     "Customer",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Deal(ctx, field)
 		},
@@ -9719,17 +9714,15 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "salesRep":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Customer_salesRep(ctx, field, obj)
-				})
+			out.Values[i] = ec._Customer_salesRep(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "manager":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Customer_manager(ctx, field, obj)
-				})
+			out.Values[i] = ec._Customer_manager(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "interests":
 			out.Values[i] = ec._Customer_interests(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9746,11 +9739,10 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nextAppointment":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Customer_nextAppointment(ctx, field, obj)
-				})
+			out.Values[i] = ec._Customer_nextAppointment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "appointments":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -9768,11 +9760,10 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deals":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Customer_deals(ctx, field, obj)
-				})
+			out.Values[i] = ec._Customer_deals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "history":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -11024,7 +11015,7 @@ func (ec *executionContext) marshalNAppointmentConnection2ᚖcrmᚋgraphᚋmodel
 }
 
 func (ec *executionContext) marshalNAppointmentEdge2ᚕᚖcrmᚋgraphᚋmodelᚐAppointmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AppointmentEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAppointmentEdge2ᚖcrmᚋgraphᚋmodelᚐAppointmentEdge(ctx, sel, v[i])
@@ -11092,7 +11083,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNCampaign2ᚕᚖcrmᚋgraphᚋmodelᚐCampaignᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Campaign) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCampaign2ᚖcrmᚋgraphᚋmodelᚐCampaign(ctx, sel, v[i])
@@ -11157,7 +11148,7 @@ func (ec *executionContext) marshalNCustomerConnection2ᚖcrmᚋgraphᚋmodelᚐ
 }
 
 func (ec *executionContext) marshalNCustomerEdge2ᚕᚖcrmᚋgraphᚋmodelᚐCustomerEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CustomerEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCustomerEdge2ᚖcrmᚋgraphᚋmodelᚐCustomerEdge(ctx, sel, v[i])
@@ -11191,7 +11182,7 @@ func (ec *executionContext) marshalNCustomerStatus2crmᚋgraphᚋmodelᚐCustome
 }
 
 func (ec *executionContext) marshalNDeal2ᚕᚖcrmᚋgraphᚋmodelᚐDealᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Deal) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDeal2ᚖcrmᚋgraphᚋmodelᚐDeal(ctx, sel, v[i])
@@ -11256,7 +11247,7 @@ func (ec *executionContext) marshalNEventConnection2ᚖcrmᚋgraphᚋmodelᚐEve
 }
 
 func (ec *executionContext) marshalNEventEdge2ᚕᚖcrmᚋgraphᚋmodelᚐEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EventEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEventEdge2ᚖcrmᚋgraphᚋmodelᚐEventEdge(ctx, sel, v[i])
@@ -11346,7 +11337,7 @@ func (ec *executionContext) unmarshalNLoseDealInput2crmᚋgraphᚋmodelᚐLoseDe
 }
 
 func (ec *executionContext) marshalNMoney2ᚕᚖcrmᚋgraphᚋmodelᚐMoneyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Money) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMoney2ᚖcrmᚋgraphᚋmodelᚐMoney(ctx, sel, v[i])
@@ -11375,7 +11366,7 @@ func (ec *executionContext) unmarshalNMoneyInput2ᚖcrmᚋgraphᚋmodelᚐMoneyI
 }
 
 func (ec *executionContext) marshalNOffer2ᚕᚖcrmᚋgraphᚋmodelᚐOfferᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Offer) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOffer2ᚖcrmᚋgraphᚋmodelᚐOffer(ctx, sel, v[i])
@@ -11422,7 +11413,7 @@ func (ec *executionContext) marshalNProjectionState2crmᚋgraphᚋmodelᚐProjec
 }
 
 func (ec *executionContext) marshalNProjectionStatus2ᚕᚖcrmᚋgraphᚋmodelᚐProjectionStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectionStatus) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProjectionStatus2ᚖcrmᚋgraphᚋmodelᚐProjectionStatus(ctx, sel, v[i])
@@ -11471,7 +11462,7 @@ func (ec *executionContext) unmarshalNRescheduleAppointmentInput2crmᚋgraphᚋm
 }
 
 func (ec *executionContext) marshalNSalesperson2ᚕᚖcrmᚋgraphᚋmodelᚐSalespersonᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Salesperson) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSalesperson2ᚖcrmᚋgraphᚋmodelᚐSalesperson(ctx, sel, v[i])
@@ -11581,7 +11572,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -11625,7 +11616,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -11653,7 +11644,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -11681,7 +11672,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -11785,7 +11776,7 @@ func (ec *executionContext) marshalOArea2ᚕcrmᚋgraphᚋmodelᚐAreaᚄ(ctx co
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNArea2crmᚋgraphᚋmodelᚐArea(ctx, sel, v[i])
@@ -12004,7 +11995,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -12023,7 +12014,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -12042,7 +12033,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -12061,7 +12052,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalList(ctx, sel, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

@@ -1,7 +1,9 @@
 // Package model holds the GraphQL gateway's read models: one struct per
 // contract type that the read store fills from the read tables. Related
-// entities are held by id (SalesRepID, CustomerID...), never loaded eagerly:
-// the nested fields are resolvers that go through per-request loaders.
+// entities are held by id (SalesRepID, CustomerID...), never loaded by the
+// store: the nested fields are resolvers that go through per-request
+// loaders, or, for a customer's relations, fields the gateway fills with
+// batched reads when a query selects them.
 // Enums, inputs and connections without extra state are generated into
 // models_gen.go by gqlgen.
 package model
@@ -47,6 +49,13 @@ type Customer struct {
 	OpenDealCount            int            `json:"openDealCount"`
 	WonDealTotal             []*Money       `json:"wonDealTotal"`
 	Seq                      int64          `json:"-"`
+
+	// The related entities, filled by the gateway for the fields a query
+	// selects (graph/relations.go); nil when not asked for.
+	SalesRep        *Salesperson `json:"salesRep"`
+	Manager         *Salesperson `json:"manager"`
+	NextAppointment *Appointment `json:"nextAppointment"`
+	Deals           []*Deal      `json:"deals"`
 }
 
 // IsNode marks Customer as a Node.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"crm/graph/model"
 )
 
@@ -147,4 +149,64 @@ func nonNil[T any](s []*T) []*T {
 		return []*T{}
 	}
 	return s
+}
+
+// RelationKeys asks for the related rows of a set of customers.
+type RelationKeys struct {
+	Salespeople  []string // salespeople by id
+	Appointments []string // registered appointments by id
+	DealsOf      []string // deals by customer id
+}
+
+// Relations answers RelationKeys: rows by id (missing ids absent) and
+// deals grouped by customer id in creation order.
+type Relations struct {
+	Salespeople  map[string]*model.Salesperson
+	Appointments map[string]*model.Appointment
+	Deals        map[string][]*model.Deal
+}
+
+// CustomerRelations reads the related rows of a page of customers in one
+// round trip: the statements of the non-empty key sets are pipelined in
+// one batch (the same statements as SalespeopleByID, AppointmentsByID and
+// DealsByCustomer).
+func (s *Store) CustomerRelations(ctx context.Context, k RelationKeys) (*Relations, error) {
+	out := &Relations{}
+	b := &pgx.Batch{}
+	if len(k.Salespeople) > 0 {
+		out.Salespeople = make(map[string]*model.Salesperson, len(k.Salespeople))
+		queue(b, scanSalesperson, func(p *model.Salesperson) { out.Salespeople[p.ID] = p },
+			`SELECT `+salespersonCols+` FROM `+s.salespeople+` WHERE id = ANY($1)`, k.Salespeople)
+	}
+	if len(k.Appointments) > 0 {
+		out.Appointments = make(map[string]*model.Appointment, len(k.Appointments))
+		queue(b, scanAppointment, func(a *model.Appointment) { out.Appointments[a.ID] = a },
+			`SELECT `+appointmentCols+` FROM `+s.appointments+` WHERE registered AND id = ANY($1)`, k.Appointments)
+	}
+	if len(k.DealsOf) > 0 {
+		out.Deals = make(map[string][]*model.Deal, len(k.DealsOf))
+		queue(b, scanDeal, func(d *model.Deal) { out.Deals[d.CustomerID] = append(out.Deals[d.CustomerID], d) },
+			`SELECT `+dealCols+` FROM `+s.deals+` WHERE customer_id = ANY($1) ORDER BY seq, id`, k.DealsOf)
+	}
+	if b.Len() == 0 {
+		return out, nil
+	}
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("customer relations: %w", err)
+	}
+	return out, nil
+}
+
+// queue adds a statement to b whose rows are scanned and handed to add.
+func queue[T any](b *pgx.Batch, scan func(pgx.Row) (T, error), add func(T), sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			add(v)
+		}
+		return rows.Err()
+	})
 }
