@@ -449,11 +449,9 @@ func gwThroughput(ctx context.Context, o options, e *env, dbURL string, dev *crm
 		note: fmt.Sprintf("The real binary as separate processes (`crm dev`, `crm gateway`) on a fresh database, %d HTTP clients, seeded with `crm seed`. "+
 			"Mutation: `registerCustomer` (command, append, projection, read-your-writes wait); baseline: the raw one-row `INSERT` transaction of the appends section, "+
 			"remeasured here at %d callers. Query: `%s`; baseline: one pgx `SELECT` of the same 20 rows with the loaders' joins (sales rep, next appointment, deal stages). "+
-			"Target: query throughput >= 0.25x the raw select. Where it falls short: the gateway's CPU per page, not SQL, "+
-			"bounds it; each nested field that goes through a resolver costs about 0.3 ms of gateway CPU per page of 20 "+
-			"(gqlgen runs a goroutine with its own field context per field and object), and even the page with plain fields only "+
-			"measured about 0.2x: closing it takes binding the nested relations as plain fields filled by batched reads of the page "+
-			"and cutting the per-request cost (docs/graphql.md, \"Performance\").", gwClients, gwClients, gwQuery),
+			"Target: query throughput >= 0.25x the raw select. Where it falls short, gqlgen's executor bounds it, not SQL: "+
+			"the page costs two round trips (the page, then its relations pipelined), and gqlgen's per-object and per-field work "+
+			"(field contexts, field sets, the path of every object) is most of the gateway's CPU per page (docs/graphql.md, \"Performance\").", gwClients, gwClients, gwQuery),
 		header: []string{"workload", "gateway ops/s", "gateway p50", "gateway p99", "failed", "raw ops/s", "raw p50", "raw p99", "ratio"},
 		rows: [][]string{
 			{"registerCustomer vs raw INSERT", gwMut.rate(), gwMut.pct(0.5), gwMut.pct(0.99), failures(gwMut),
