@@ -158,7 +158,7 @@ func fillCustomers(ctx context.Context, w customerWants, cs []*model.Customer,
 	return out, nil
 }
 
-// byKey waits for a queued batch and indexes its non-nil values by key.
+// byKey waits for a queued batch and indexes its values by key.
 func byKey[V any](keys []string, thunk func() ([]V, error)) (map[string]V, error) {
 	if thunk == nil {
 		return nil, nil
