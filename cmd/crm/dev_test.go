@@ -275,7 +275,7 @@ func TestDevEndToEnd(t *testing.T) {
 		{"updateCustomer", `mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { id } }`,
 			map[string]any{"id": cus.ID, "name": "Ada Lovelace", "expectedVersion": 1},
 			func(c map[string]any) bool { return c["name"] == "Ada Lovelace" }},
-		{"assignAccountTeam", `mutation($i: AssignAccountTeamInput!) { assignAccountTeam(input: $i) { id } }`,
+		{"assignAccountTeam", `mutation($i: AssignAccountTeamInput!) { assignAccountTeam(input: $i) { id salesRep { name } } }`,
 			map[string]any{"customerId": cus.ID, "salesRepId": rep.ID},
 			func(c map[string]any) bool {
 				sr, _ := c["salesRep"].(map[string]any)
@@ -295,8 +295,15 @@ func TestDevEndToEnd(t *testing.T) {
 			func(c map[string]any) bool { return c["openDealCount"] == 1.0 }},
 	}
 	for _, st := range steps {
-		var got struct{ ID string }
+		var got struct {
+			ID       string
+			SalesRep *struct{ Name string }
+		}
 		s.gql(t, st.query, map[string]any{"i": st.input}).ok(t, st.name, &got)
+		// A mutation's answer carries the relations it selects, as applied.
+		if st.name == "assignAccountTeam" && (got.SalesRep == nil || got.SalesRep.Name != "Grace") {
+			t.Fatalf("assignAccountTeam answered salesRep %+v", got.SalesRep)
+		}
 		// The query right after the mutation shows its effect.
 		var c map[string]any
 		s.gql(t, fmt.Sprintf(`{ customer(id: %q) { %s } }`, cus.ID, customerFields), nil).ok(t, "customer", &c)
