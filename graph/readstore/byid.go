@@ -25,8 +25,7 @@ func (s *Store) CustomersByID(ctx context.Context, ids []string) ([]*model.Custo
 
 // SalespeopleByID returns the salespeople with these ids.
 func (s *Store) SalespeopleByID(ctx context.Context, ids []string) ([]*model.Salesperson, error) {
-	got, err := collect(ctx, s.db, scanSalesperson,
-		`SELECT `+salespersonCols+` FROM `+s.salespeople+` WHERE id = ANY($1)`, ids)
+	got, err := collect(ctx, s.db, scanSalesperson, s.salespeopleByIDSQL(), ids)
 	if err != nil {
 		return nil, fmt.Errorf("salespeople by id: %w", err)
 	}
@@ -35,8 +34,7 @@ func (s *Store) SalespeopleByID(ctx context.Context, ids []string) ([]*model.Sal
 
 // AppointmentsByID returns the registered appointments with these ids.
 func (s *Store) AppointmentsByID(ctx context.Context, ids []string) ([]*model.Appointment, error) {
-	got, err := collect(ctx, s.db, scanAppointment,
-		`SELECT `+appointmentCols+` FROM `+s.appointments+` WHERE registered AND id = ANY($1)`, ids)
+	got, err := collect(ctx, s.db, scanAppointment, s.appointmentsByIDSQL(), ids)
 	if err != nil {
 		return nil, fmt.Errorf("appointments by id: %w", err)
 	}
@@ -65,8 +63,7 @@ func (s *Store) DealsByID(ctx context.Context, ids []string) ([]*model.Deal, err
 // DealsByCustomer returns, per customer id, that customer's deals in
 // creation order (an empty list when none).
 func (s *Store) DealsByCustomer(ctx context.Context, customerIDs []string) ([][]*model.Deal, error) {
-	got, err := collect(ctx, s.db, scanDeal,
-		`SELECT `+dealCols+` FROM `+s.deals+` WHERE customer_id = ANY($1) ORDER BY seq, id`, customerIDs)
+	got, err := collect(ctx, s.db, scanDeal, s.dealsByCustomerSQL(), customerIDs)
 	if err != nil {
 		return nil, fmt.Errorf("deals by customer: %w", err)
 	}
@@ -151,6 +148,19 @@ func nonNil[T any](s []*T) []*T {
 	return s
 }
 
+// The statements shared by the batch reads and CustomerRelations.
+func (s *Store) salespeopleByIDSQL() string {
+	return `SELECT ` + salespersonCols + ` FROM ` + s.salespeople + ` WHERE id = ANY($1)`
+}
+
+func (s *Store) appointmentsByIDSQL() string {
+	return `SELECT ` + appointmentCols + ` FROM ` + s.appointments + ` WHERE registered AND id = ANY($1)`
+}
+
+func (s *Store) dealsByCustomerSQL() string {
+	return `SELECT ` + dealCols + ` FROM ` + s.deals + ` WHERE customer_id = ANY($1) ORDER BY seq, id`
+}
+
 // RelationKeys asks for the related rows of a set of customers.
 type RelationKeys struct {
 	Salespeople  []string // salespeople by id
@@ -167,26 +177,25 @@ type Relations struct {
 }
 
 // CustomerRelations reads the related rows of a page of customers in one
-// round trip: the statements of the non-empty key sets are pipelined in
-// one batch (the same statements as SalespeopleByID, AppointmentsByID and
-// DealsByCustomer).
+// round trip: the statements of SalespeopleByID, AppointmentsByID and
+// DealsByCustomer for the non-empty key sets, pipelined in one batch.
 func (s *Store) CustomerRelations(ctx context.Context, k RelationKeys) (*Relations, error) {
 	out := &Relations{}
 	b := &pgx.Batch{}
 	if len(k.Salespeople) > 0 {
 		out.Salespeople = make(map[string]*model.Salesperson, len(k.Salespeople))
 		queue(b, scanSalesperson, func(p *model.Salesperson) { out.Salespeople[p.ID] = p },
-			`SELECT `+salespersonCols+` FROM `+s.salespeople+` WHERE id = ANY($1)`, k.Salespeople)
+			s.salespeopleByIDSQL(), k.Salespeople)
 	}
 	if len(k.Appointments) > 0 {
 		out.Appointments = make(map[string]*model.Appointment, len(k.Appointments))
 		queue(b, scanAppointment, func(a *model.Appointment) { out.Appointments[a.ID] = a },
-			`SELECT `+appointmentCols+` FROM `+s.appointments+` WHERE registered AND id = ANY($1)`, k.Appointments)
+			s.appointmentsByIDSQL(), k.Appointments)
 	}
 	if len(k.DealsOf) > 0 {
 		out.Deals = make(map[string][]*model.Deal, len(k.DealsOf))
 		queue(b, scanDeal, func(d *model.Deal) { out.Deals[d.CustomerID] = append(out.Deals[d.CustomerID], d) },
-			`SELECT `+dealCols+` FROM `+s.deals+` WHERE customer_id = ANY($1) ORDER BY seq, id`, k.DealsOf)
+			s.dealsByCustomerSQL(), k.DealsOf)
 	}
 	if b.Len() == 0 {
 		return out, nil
