@@ -202,7 +202,7 @@ func (r *salespersonResolver) Customers(ctx context.Context, obj *model.Salesper
 func (r *subscriptionResolver) CustomerChanged(ctx context.Context, id *string) (<-chan *model.Customer, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindCustomer && (id == nil || c.ID == *id)
-	}, r.Store.CustomersByID, r.fillPush)
+	}, r.Store.CustomersByID, r.pushFiller(ctx))
 }
 
 func (r *subscriptionResolver) AppointmentChanged(ctx context.Context, customerID *string, salespersonID *string) (<-chan *model.Appointment, error) {

@@ -183,13 +183,10 @@ func lookup[V any](m map[string]*V, id *string) *V {
 	return m[*id]
 }
 
-// fillCustomer fills the relations sel asks for on one customer.
-func (r *Resolver) fillCustomer(ctx context.Context, sel ast.SelectionSet, c *model.Customer) (*model.Customer, error) {
-	w := wantsOf(selectedFields(ctx, sel))
-	if !w.any() {
-		return c, nil
-	}
-	out, err := fillCustomers(ctx, w, []*model.Customer{c}, r.loadedRelations)
+// fillOne is fillCustomers for one customer.
+func fillOne(ctx context.Context, w customerWants, c *model.Customer,
+	read func(context.Context, readstore.RelationKeys) (*readstore.Relations, error)) (*model.Customer, error) {
+	out, err := fillCustomers(ctx, w, []*model.Customer{c}, read)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +203,7 @@ func (r *Resolver) filled(ctx context.Context, c *model.Customer, err error) (*m
 	if fc == nil {
 		return c, nil
 	}
-	return r.fillCustomer(ctx, fc.Field.Selections, c)
+	return fillOne(ctx, wantsOf(selectedFields(ctx, fc.Field.Selections)), c, r.loadedRelations)
 }
 
 // fillPage fills the nodes of a customer page with the relations its
@@ -232,8 +229,20 @@ func (r *Resolver) fillPage(ctx context.Context, c *model.CustomerConnection) (*
 	return &cp, nil
 }
 
-// fillPush fills a customer pushed to a customerChanged subscriber with the
-// relations the subscription selects, read when the push is made.
-func (r *Resolver) fillPush(ctx context.Context, c *model.Customer) (*model.Customer, error) {
-	return r.filled(ctx, c, nil)
+// pushFiller returns what fills each customer pushed to a customerChanged
+// subscriber with the relations the subscription selects, read when the
+// push is made; nil when it selects none. The selection is the same for
+// every push, so it is looked at once, when the subscription starts.
+func (r *Resolver) pushFiller(ctx context.Context) func(context.Context, *model.Customer) (*model.Customer, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return nil
+	}
+	w := wantsOf(selectedFields(ctx, fc.Field.Selections))
+	if !w.any() {
+		return nil
+	}
+	return func(ctx context.Context, c *model.Customer) (*model.Customer, error) {
+		return fillOne(ctx, w, c, r.loadedRelations)
+	}
 }

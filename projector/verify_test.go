@@ -92,17 +92,6 @@ func (s *liveSystem) verify(t *testing.T, ctx context.Context, p Projection, sou
 	return res
 }
 
-// diffsOf returns the printed differing rows of res.
-func diffsOf(res kit.VerifyResult) []string {
-	var out []string
-	for _, tr := range res.Tables {
-		for _, d := range tr.Diffs {
-			out = append(out, d.String())
-		}
-	}
-	return out
-}
-
 func TestVerifyProjections(t *testing.T) {
 	// Not parallel: each test holds five pools and a Runner.
 	ctx := context.Background()
@@ -138,7 +127,7 @@ func TestVerifyProjections(t *testing.T) {
 	for _, p := range All() {
 		res := s.verify(t, ctx, p, nil)
 		if !res.Equal() {
-			t.Errorf("verify %s on a correct model: %v, failed %v", p.Name(), diffsOf(res), res.Failed)
+			t.Errorf("verify %s on a correct model: %v, failed %v", p.Name(), res.DiffLines(), res.Failed)
 		}
 		if res.Rows() == 0 || res.Replayed == 0 {
 			t.Errorf("verify %s compared %d rows, replayed %d", p.Name(), res.Rows(), res.Replayed)
@@ -174,7 +163,7 @@ func TestVerifyProjections(t *testing.T) {
 	} {
 		p, _ := ByName(name)
 		res := s.verify(t, ctx, p, nil)
-		got := diffsOf(res)
+		got := res.DiffLines()
 		if res.Equal() || len(got) != 1 || !strings.HasPrefix(got[0], want) {
 			t.Errorf("verify %s after tampering: equal %v, diffs %q; want one starting %q", name, res.Equal(), got, want)
 		}
@@ -183,7 +172,7 @@ func TestVerifyProjections(t *testing.T) {
 	for _, name := range []string{"appointments", "events"} {
 		p, _ := ByName(name)
 		if res := s.verify(t, ctx, p, nil); !res.Equal() {
-			t.Errorf("verify %s: %v", name, diffsOf(res))
+			t.Errorf("verify %s: %v", name, res.DiffLines())
 		}
 	}
 	var scratch []string
@@ -275,7 +264,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 		}}
 		res := s.verify(t, ctx, p, sources)
 		if !res.Equal() {
-			t.Errorf("verify %s while writing: %v, failed %v", p.Name(), diffsOf(res), res.Failed)
+			t.Errorf("verify %s while writing: %v, failed %v", p.Name(), res.DiffLines(), res.Failed)
 		}
 		if res.CaughtUp == 0 {
 			t.Errorf("verify %s: nothing caught up in the comparing transaction (%+v)", p.Name(), res.Cut)

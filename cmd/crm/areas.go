@@ -38,6 +38,12 @@ func openPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool,
 	if err := ensureDatabase(ctx, dbURL); err != nil {
 		return nil, err
 	}
+	return connectPool(ctx, dbURL, maxConns)
+}
+
+// connectPool opens a pool on an existing database (maxConns 0: pgx's
+// default) and checks that it answers.
+func connectPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, errors.New("invalid PostgreSQL URL")
@@ -54,6 +60,40 @@ func openPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool,
 		return nil, fmt.Errorf("PostgreSQL at %s: %w", redactURL(dbURL), err)
 	}
 	return pool, nil
+}
+
+// poolSet opens one pool per distinct database URL of the components it is
+// asked for (components sharing a database share its pool, each keeping
+// to its own schema) and closes them all at the end.
+type poolSet struct {
+	urls  map[string]string // component → database URL
+	open  func(dbURL string) (*pgxpool.Pool, error)
+	pools map[string]*pgxpool.Pool
+}
+
+func newPoolSet(urls map[string]string, open func(dbURL string) (*pgxpool.Pool, error)) *poolSet {
+	return &poolSet{urls: urls, open: open, pools: map[string]*pgxpool.Pool{}}
+}
+
+// get returns the pool of component's database, opening it the first time.
+func (s *poolSet) get(component string) (*pgxpool.Pool, error) {
+	u := s.urls[component]
+	if p, ok := s.pools[u]; ok {
+		return p, nil
+	}
+	p, err := s.open(u)
+	if err != nil {
+		return nil, fmt.Errorf("%s database: %w", component, err)
+	}
+	s.pools[u] = p
+	return p, nil
+}
+
+// close closes every pool opened.
+func (s *poolSet) close() {
+	for _, p := range s.pools {
+		p.Close()
+	}
 }
 
 // openRedis connects to Redis with a pool large enough for the blocking

@@ -58,24 +58,8 @@ func (s *lazySource) Head(ctx context.Context) (int64, error) {
 // and consumers, the projector and the gateway. Migrations are applied at
 // start; only the gateway listens, the services are reached in-process.
 func runDev(ctx context.Context, a *app, cfg Config) error {
-	pools := map[string]*pgxpool.Pool{}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
-	pool := func(component string) (*pgxpool.Pool, error) {
-		u := cfg.DatabaseURLs[component]
-		if p, ok := pools[u]; ok {
-			return p, nil
-		}
-		p, err := openPool(ctx, u, cfg.poolSize(20))
-		if err != nil {
-			return nil, fmt.Errorf("dev: %s: %w", component, err)
-		}
-		pools[u] = p
-		return p, nil
-	}
+	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return openPool(ctx, u, cfg.poolSize(20)) })
+	defer pools.close()
 	rdb, err := openRedis(ctx, cfg.RedisURL, 400)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
@@ -93,9 +77,9 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 	transport := svc.HandlerTransport{}
 	urls := map[string]string{}
 	for _, area := range areas {
-		p, err := pool(area)
+		p, err := pools.get(area)
 		if err != nil {
-			return err
+			return fmt.Errorf("dev: %w", err)
 		}
 		ar, err := areaDefs[area].open(ctx, kit.AreaConfig{Pool: p, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger})
 		if err != nil {
@@ -107,9 +91,9 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 		urls[area] = "http://" + area
 		runners = append(runners, ar.Run)
 	}
-	readPool, err := pool(readComponent)
+	readPool, err := pools.get(readComponent)
 	if err != nil {
-		return err
+		return fmt.Errorf("dev: %w", err)
 	}
 	if err := projector.Migrate(ctx, readPool, readComponent, projector.All()...); err != nil {
 		return fmt.Errorf("dev: %w", err)

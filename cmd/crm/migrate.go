@@ -38,29 +38,13 @@ func migrations() []migration {
 // one pool and keep to their own schemas. Idempotent, and safe from several
 // processes at once (each component's migrator takes an advisory lock).
 func migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	pools := map[string]*pgxpool.Pool{}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
+	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return openPool(ctx, u, 2) })
+	defer pools.close()
 	for _, m := range migrations() {
 		dbURL := cfg.DatabaseURLs[m.component]
-		pool, ok := pools[dbURL]
-		if !ok {
-			if err := ensureDatabase(ctx, dbURL); err != nil {
-				return fmt.Errorf("%s: %w", m.component, err)
-			}
-			pcfg, err := pgxpool.ParseConfig(dbURL)
-			if err != nil {
-				return fmt.Errorf("%s: invalid PostgreSQL URL", m.component)
-			}
-			pcfg.MaxConns = 2
-			pool, err = pgxpool.NewWithConfig(ctx, pcfg)
-			if err != nil {
-				return fmt.Errorf("%s: open pool: %w", m.component, err)
-			}
-			pools[dbURL] = pool
+		pool, err := pools.get(m.component)
+		if err != nil {
+			return err
 		}
 		if err := m.apply(ctx, pool, m.component); err != nil {
 			return fmt.Errorf("%s: %w", m.component, err)

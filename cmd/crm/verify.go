@@ -134,24 +134,10 @@ func cmdVerify(ctx context.Context, a *app, args []string) error {
 
 // runVerify verifies targets one after the other, printing each result.
 func runVerify(ctx context.Context, a *app, cfg Config, targets []verifyTarget, maxRows, partitions int) error {
-	pools := map[string]*pgxpool.Pool{}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
-	pool := func(component string) (*pgxpool.Pool, error) {
-		u := cfg.DatabaseURLs[component]
-		if p, ok := pools[u]; ok {
-			return p, nil
-		}
-		p, err := openVerifyPool(ctx, u)
-		if err != nil {
-			return nil, fmt.Errorf("%s database: %w", component, err)
-		}
-		pools[u] = p
-		return p, nil
-	}
+	// A small pool on each existing database: verify creates none.
+	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return connectPool(ctx, u, 4) })
+	defer pools.close()
+	pool := pools.get
 	// The areas' logs are read straight from their databases: verify needs
 	// no running service.
 	logs := map[string]*eventlog.Log{}
@@ -227,25 +213,6 @@ func verifyReplica(ctx context.Context, a *app, r replicaDef, pool func(string) 
 	}
 	return kit.VerifyReplica(ctx, kit.ReplicaVerifyConfig{Pool: ap, Schema: r.area, Source: r.source, Log: src,
 		Mapper: r.mapper, Partitions: partitions, MaxRows: maxRows, Logger: a.logger})
-}
-
-// openVerifyPool opens a small pool on an existing database (verify
-// creates none).
-func openVerifyPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
-		return nil, errors.New("invalid PostgreSQL URL")
-	}
-	pcfg.MaxConns = 4
-	p, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("open pool %s: %w", redactURL(dbURL), err)
-	}
-	if err := p.Ping(ctx); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("PostgreSQL at %s: %w", redactURL(dbURL), err)
-	}
-	return p, nil
 }
 
 // printVerifyResult prints one line for the model, then its differing rows

@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"crm/scripts/cluster"
 )
 
 // env is the benchmark's private database and Redis namespace.
@@ -27,20 +27,10 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 	rand.Read(b[:])
 	suffix := hex.EncodeToString(b[:])
 	e := &env{adminURL: o.adminURL, dbName: "crm_bench_" + suffix, ns: "crmbench_" + suffix}
-	conn, err := pgx.Connect(ctx, o.adminURL)
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", o.adminURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+e.dbName); err != nil {
-		return nil, fmt.Errorf("create database: %w", err)
-	}
-	u, err := url.Parse(o.adminURL)
-	if err != nil {
+	var err error
+	if e.dbURL, err = cluster.CreateDatabase(ctx, o.adminURL, e.dbName); err != nil {
 		return nil, err
 	}
-	u.Path = "/" + e.dbName
-	e.dbURL = u.String()
 	opt, err := redis.ParseURL(o.redisURL)
 	if err != nil {
 		return nil, err
@@ -82,8 +72,5 @@ func (e *env) close() {
 		}
 		e.rdb.Close()
 	}
-	if conn, err := pgx.Connect(ctx, e.adminURL); err == nil {
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.dbName+" WITH (FORCE)")
-		conn.Close(ctx)
-	}
+	cluster.DropDatabases(ctx, e.adminURL, []string{e.dbName})
 }

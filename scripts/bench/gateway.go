@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -290,23 +288,12 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/crm").CombinedOutput(); err != nil {
 		return fmt.Errorf("build crm: %v: %s", err, out)
 	}
-	dbName := e.dbName + "_gw"
-	dbURL, err := createDatabase(ctx, e.adminURL, dbName)
+	dbURL, drop, err := benchDatabase(ctx, e, "_gw")
 	if err != nil {
 		return err
 	}
+	defer drop()
 	ns := e.ns + "_gw"
-	defer func() {
-		cctx := context.Background()
-		iter := e.rdb.Scan(cctx, 0, ns+":*", 1000).Iterator()
-		for iter.Next(cctx) {
-			e.rdb.Del(cctx, iter.Val())
-		}
-		if conn, cerr := pgx.Connect(cctx, e.adminURL); cerr == nil {
-			conn.Exec(cctx, "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
-			conn.Close(cctx)
-		}
-	}()
 	// PostgreSQL here allows 100 connections: the earlier sections' pools
 	// (which hold their connections open) are done, so give them back.
 	for _, p := range e.pools {
@@ -346,23 +333,6 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 		return err
 	}
 	return gwSubscriptions(ctx, o, dev, gw, rep)
-}
-
-func createDatabase(ctx context.Context, adminURL, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", adminURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
 }
 
 // raiseNoFile lifts the soft open-files limit to the hard one (inherited by

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crm/scripts/cluster"
 )
 
 // rebuildProjection is the projection the rebuild section rebuilds: the
@@ -244,31 +245,19 @@ func copyBaseline(ctx context.Context, pool *pgxpool.Pool, r *rebuildRun) (time.
 // and the Redis keys of the namespace <bench ns><suffix>.
 func benchDatabase(ctx context.Context, e *env, suffix string) (dbURL string, drop func(), err error) {
 	name := e.dbName + suffix
-	conn, err := pgx.Connect(ctx, e.adminURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect %s: %w", e.adminURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(e.adminURL)
+	dbURL, err = cluster.CreateDatabase(ctx, e.adminURL, name)
 	if err != nil {
 		return "", nil, err
 	}
-	u.Path = "/" + name
 	drop = func() {
 		cctx := context.Background()
 		iter := e.rdb.Scan(cctx, 0, e.ns+suffix+":*", 1000).Iterator()
 		for iter.Next(cctx) {
 			e.rdb.Del(cctx, iter.Val())
 		}
-		if conn, err := pgx.Connect(cctx, e.adminURL); err == nil {
-			conn.Exec(cctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(cctx)
-		}
+		cluster.DropDatabases(cctx, e.adminURL, []string{name})
 	}
-	return u.String(), drop, nil
+	return dbURL, drop, nil
 }
 
 // smallPool opens a pool of at most n connections that opens them lazily.

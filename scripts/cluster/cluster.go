@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}()
 	for _, comp := range append(append([]string{}, Areas...), Read) {
 		name := cfg.Prefix + "_" + c.ID + "_" + comp
-		u, err := createDatabase(ctx, cfg.AdminURL, name)
+		u, err := CreateDatabase(ctx, cfg.AdminURL, name)
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +334,7 @@ func (c *Cluster) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if len(names) > 0 && !c.cfg.KeepDatabases {
-			c.closeErr = dropDatabases(ctx, c.cfg.AdminURL, names)
+			c.closeErr = DropDatabases(ctx, c.cfg.AdminURL, names)
 		}
 	})
 	return c.closeErr

@@ -13,9 +13,9 @@ import (
 // DefaultAdminURL is the shared PostgreSQL's maintenance database.
 const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-// createDatabase creates database name on the admin URL's server and
+// CreateDatabase creates database name on the admin URL's server and
 // returns its URL.
-func createDatabase(ctx context.Context, adminURL, name string) (string, error) {
+func CreateDatabase(ctx context.Context, adminURL, name string) (string, error) {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
@@ -32,8 +32,8 @@ func createDatabase(ctx context.Context, adminURL, name string) (string, error) 
 	return u.String(), nil
 }
 
-// dropDatabases drops the named databases, ending their sessions.
-func dropDatabases(ctx context.Context, adminURL string, names []string) error {
+// DropDatabases drops the named databases, ending their sessions.
+func DropDatabases(ctx context.Context, adminURL string, names []string) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)

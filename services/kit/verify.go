@@ -119,6 +119,17 @@ func (r VerifyResult) Equal() bool {
 	return true
 }
 
+// DiffLines returns the differing rows it printed out, table after table.
+func (r VerifyResult) DiffLines() []string {
+	var out []string
+	for _, t := range r.Tables {
+		for _, d := range t.Diffs {
+			out = append(out, d.String())
+		}
+	}
+	return out
+}
+
 // Rows counts the live rows compared.
 func (r VerifyResult) Rows() int64 {
 	var n int64

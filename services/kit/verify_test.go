@@ -142,16 +142,6 @@ func (s *replicaSystem) verify(t *testing.T, ctx context.Context, src consumer.L
 	return res
 }
 
-func diffs(res kit.VerifyResult) []string {
-	var out []string
-	for _, tr := range res.Tables {
-		for _, d := range tr.Diffs {
-			out = append(out, d.String())
-		}
-	}
-	return out
-}
-
 func TestVerifyReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -175,7 +165,7 @@ func TestVerifyReplica(t *testing.T) {
 	// cus_poison ACTIVE, and so must the replay.
 	res := s.verify(t, ctx, nil)
 	if !res.Equal() || len(res.Parked) != 1 || res.Rows() != 41 {
-		t.Fatalf("verify a correct replica: equal %v, diffs %v, failed %v, parked %v, %d rows", res.Equal(), diffs(res),
+		t.Fatalf("verify a correct replica: equal %v, diffs %v, failed %v, parked %v, %d rows", res.Equal(), res.DiffLines(),
 			res.Failed, res.Parked, res.Rows())
 	}
 	if res.Label != kit.ReplicaLabel(s.schema, "customers") {
@@ -195,7 +185,7 @@ func TestVerifyReplica(t *testing.T) {
 	// Another area's rows are not this replica's business.
 	exec(`INSERT INTO ` + s.schema + `.replica (area, id, status, position) VALUES ('relationships', 'sp_1', 'ACTIVE', 1)`)
 	res = s.verify(t, ctx, nil)
-	got := diffs(res)
+	got := res.DiffLines()
 	want := []string{
 		`replica area=customers,id=cus_5: live={"attrs":{"name":"Tampered"}} rebuilt={"attrs":{"name":"C5"}}`,
 		`replica area=customers,id=cus_6: missing from live, rebuilt={`,
@@ -271,7 +261,7 @@ func TestVerifyReplicaWhileWriting(t *testing.T) {
 		}}
 		res := s.verify(t, ctx, src)
 		if !res.Equal() || res.CaughtUp == 0 {
-			t.Errorf("verify while writing: equal %v, caught up %d, diffs %v, failed %v", res.Equal(), res.CaughtUp, diffs(res), res.Failed)
+			t.Errorf("verify while writing: equal %v, caught up %d, diffs %v, failed %v", res.Equal(), res.CaughtUp, res.DiffLines(), res.Failed)
 		}
 	}
 }
