@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -12,15 +13,19 @@ import (
 	"crm/graph/live"
 	"crm/graph/model"
 	"crm/graph/svc"
+	"crm/projector"
 	"crm/services/kit"
 )
 
 // errNoWriteSide is answered when the gateway runs without services.
 var errNoWriteSide = errcode.New(errcode.Unavailable, "the write services are not configured")
 
-// command sends a mutation to an area service, then waits until
-// projection has applied what it recorded for its entity (read-your-writes),
-// and returns the entity's id. The wait is bounded: CONSISTENCY_TIMEOUT
+// command sends a mutation to an area service, then waits until every
+// projection that follows the area's log has applied what it recorded for
+// its entity (read-your-writes), projection (the one serving the answer)
+// first, and returns the entity's id. Waiting for all of them, not only
+// the answer's, lets any query after the mutation read the write: the
+// customer's openDealCount after openDeal, its history after an update. The wait is bounded: CONSISTENCY_TIMEOUT
 // says the write is durable and a retry with the same idempotencyKey is
 // safe (it records nothing new and answers the same entity). A command
 // whose outcome stays unknown (svc.OutcomeUnknownError) is INTERNAL with
@@ -51,7 +56,12 @@ func (r *Resolver) command(ctx context.Context, area, name, projection string, i
 			partitions = 8
 		}
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := r.Applied(wctx, projection, res.Area, eventlog.Partition(res.StreamID, partitions), pos)
+		var err error
+		for _, p := range waitFor(projection, res.Area) {
+			if err = r.Applied(wctx, p, res.Area, eventlog.Partition(res.StreamID, partitions), pos); err != nil {
+				break
+			}
+		}
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
@@ -62,6 +72,29 @@ func (r *Resolver) command(ctx context.Context, area, name, projection string, i
 		}
 	}
 	return res.StreamID, nil
+}
+
+// followers lists, per area, the projections that follow its log.
+var followers = sync.OnceValue(func() map[string][]string {
+	out := map[string][]string{}
+	for _, p := range projector.All() {
+		for _, area := range p.Sources() {
+			out[area] = append(out[area], p.Name())
+		}
+	}
+	return out
+})
+
+// waitFor lists the projections a write to area waits for: projection,
+// then the others that follow area.
+func waitFor(projection, area string) []string {
+	out := []string{projection}
+	for _, p := range followers()[area] {
+		if p != projection {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // primaryPosition is the position of the last event recorded for the

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"crm/graph/svc"
+	"crm/projector"
 )
 
 // A mutation whose outcome stays unknown (the service dies with its
@@ -39,5 +41,44 @@ func TestMutationOutcomeUnknownCarriesKey(t *testing.T) {
 			key != "" && sent != key || key == "" && !strings.HasPrefix(sent, "gw:") {
 			t.Fatalf("key %q: presented %+v (%v)", key, got, err)
 		}
+	}
+}
+
+// A mutation answers only once every projection that follows the area's
+// log has applied the write, the answer's own first: a query after
+// openDeal reads the customer's open deal count, not only the deal.
+func TestMutationWaitsForEveryFollowingProjection(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"area": "campaigns", "streamId": "deal_1", "version": 1, "position": 7,
+			"events": [{"streamId": "deal_1", "position": 7}]}`))
+	}))
+	defer srv.Close()
+	var waited []string
+	r := &Resolver{Commands: svc.New(map[string]string{"campaigns": srv.URL}, nil),
+		Applied: func(_ context.Context, projection, area string, _ int, position int64) error {
+			if area != "campaigns" || position != 7 {
+				t.Errorf("waited for %s at %s/%d", projection, area, position)
+			}
+			waited = append(waited, projection)
+			return nil
+		}}
+	if _, err := r.command(context.Background(), "campaigns", "open-deal", "campaigns", map[string]any{"customerId": "cus_1"}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, p := range projector.All() {
+		if slices.Contains(p.Sources(), "campaigns") {
+			want = append(want, p.Name())
+		}
+	}
+	if len(waited) == 0 || waited[0] != "campaigns" || !slices.Contains(waited, "customers") {
+		t.Fatalf("waited for %v; want campaigns first, then every follower of the campaigns log %v", waited, want)
+	}
+	slices.Sort(waited)
+	slices.Sort(want)
+	if !slices.Equal(waited, want) {
+		t.Fatalf("waited for %v, want %v", waited, want)
 	}
 }
