@@ -1,7 +1,6 @@
 package projector
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 	apt "crm/services/appointments/domain"
 	cus "crm/services/customers/domain"
 	rel "crm/services/relationships/domain"
@@ -39,11 +39,8 @@ func (Appointments) Tables() []string { return []string{"appointments", "appoint
 
 // Apply implements Projection. It fails on malformed event data or a
 // database error; events it does not use return no change.
-func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error) {
-	var (
-		chs []Change
-		err error
-	)
+func (a Appointments) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
+	var err error
 	t := schema + ".appointments"
 	// names fills the names of a new row from what is known already.
 	const names = `(SELECT name FROM %[1]s.appointment_names WHERE id = $2), (SELECT name FROM %[1]s.appointment_names WHERE id = $3)`
@@ -51,10 +48,8 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
 		if e, err = decode[apt.AppointmentScheduled](ev.Data, ev.Type); err == nil {
-			err = lockKeys(ctx, tx, schema+".appointments", e.CustomerID, e.SalespersonID)
-		}
-		if err == nil {
-			chs, err = appointmentRow(ctx, tx, `INSERT INTO `+t+` AS a (id, registered, customer_id, salesperson_id,
+			lockKeys(b, schema+".appointments", e.CustomerID, e.SalespersonID)
+			appointmentRows(b, out, `INSERT INTO `+t+` AS a (id, registered, customer_id, salesperson_id,
 				customer_name, salesperson_name, starts_at, ends_at, location, status, version, created_at, updated_at)
 				VALUES ($1, true, $2, $3, `+fmt.Sprintf(names, schema)+`, $4, $5, $6, 'SCHEDULED', $7, $8, $8)
 				ON CONFLICT (id) DO UPDATE SET registered = true, customer_id = $2, salesperson_id = $3,
@@ -66,10 +61,8 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentRescheduled:
 		var e apt.AppointmentRescheduled
 		if e, err = decode[apt.AppointmentRescheduled](ev.Data, ev.Type); err == nil {
-			err = lockKeys(ctx, tx, schema+".appointments", e.CustomerID, e.SalespersonID)
-		}
-		if err == nil {
-			chs, err = appointmentRow(ctx, tx, `INSERT INTO `+t+` AS a (id, customer_id, salesperson_id,
+			lockKeys(b, schema+".appointments", e.CustomerID, e.SalespersonID)
+			appointmentRows(b, out, `INSERT INTO `+t+` AS a (id, customer_id, salesperson_id,
 				customer_name, salesperson_name, starts_at, ends_at, location, status, version, updated_at)
 				VALUES ($1, $2, $3, `+fmt.Sprintf(names, schema)+`, $4, $5, $6, 'SCHEDULED', $7, $8)
 				ON CONFLICT (id) DO UPDATE SET starts_at = $4, ends_at = $5, location = $6, version = $7, updated_at = $8
@@ -79,47 +72,45 @@ func (a Appointments) Apply(ctx context.Context, tx pgx.Tx, schema string, ev ev
 	case AreaAppointments + "/" + apt.TypeAppointmentCancelled:
 		var e apt.AppointmentCancelled
 		if e, err = decode[apt.AppointmentCancelled](ev.Data, ev.Type); err == nil {
-			chs, err = a.finish(ctx, tx, schema, ev, e.AppointmentID, e.CustomerID, e.SalespersonID, e.StartsAt, e.EndsAt,
+			a.finish(b, out, schema, ev, e.AppointmentID, e.CustomerID, e.SalespersonID, e.StartsAt, e.EndsAt,
 				"CANCELLED", "cancellation_reason", e.Reason)
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCompleted:
 		var e apt.AppointmentCompleted
 		if e, err = decode[apt.AppointmentCompleted](ev.Data, ev.Type); err == nil {
-			chs, err = a.finish(ctx, tx, schema, ev, e.AppointmentID, e.CustomerID, e.SalespersonID, e.StartsAt, e.EndsAt,
+			a.finish(b, out, schema, ev, e.AppointmentID, e.CustomerID, e.SalespersonID, e.StartsAt, e.EndsAt,
 				"COMPLETED", "notes", e.Notes)
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerRegistered:
 		var e cus.CustomerRegistered
 		if e, err = decode[cus.CustomerRegistered](ev.Data, ev.Type); err == nil {
-			chs, err = a.name(ctx, tx, schema, "customer", e.CustomerID, e.Name)
+			a.name(b, out, schema, "customer", e.CustomerID, e.Name)
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerUpdated:
 		var e cus.CustomerUpdated
 		if e, err = decode[cus.CustomerUpdated](ev.Data, ev.Type); err == nil {
-			chs, err = a.name(ctx, tx, schema, "customer", e.CustomerID, e.Name)
+			a.name(b, out, schema, "customer", e.CustomerID, e.Name)
 		}
 	case AreaRelationships + "/" + rel.TypeSalespersonRegistered:
 		var e rel.SalespersonRegistered
 		if e, err = decode[rel.SalespersonRegistered](ev.Data, ev.Type); err == nil {
-			chs, err = a.name(ctx, tx, schema, "salesperson", e.SalespersonID, e.Name)
+			a.name(b, out, schema, "salesperson", e.SalespersonID, e.Name)
 		}
 	default:
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("appointments: %s %s: %w", ev.Type, ev.ID, err)
+		return fmt.Errorf("appointments: %s %s: %w", ev.Type, ev.ID, err)
 	}
-	return chs, nil
+	return nil
 }
 
 // finish applies a cancellation or completion: the status and its text
 // column (col is a constant of the caller).
-func (Appointments) finish(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, id, customerID, salespersonID string,
-	startsAt, endsAt time.Time, status, col, text string) ([]Change, error) {
-	if err := lockKeys(ctx, tx, schema+".appointments", customerID, salespersonID); err != nil {
-		return nil, err
-	}
-	return appointmentRow(ctx, tx, `INSERT INTO `+schema+`.appointments AS a (id, customer_id, salesperson_id,
+func (Appointments) finish(b *consumer.Batch, out *[]Change, schema string, ev eventlog.Event, id, customerID, salespersonID string,
+	startsAt, endsAt time.Time, status, col, text string) {
+	lockKeys(b, schema+".appointments", customerID, salespersonID)
+	appointmentRows(b, out, `INSERT INTO `+schema+`.appointments AS a (id, customer_id, salesperson_id,
 		customer_name, salesperson_name, starts_at, ends_at, status, `+col+`, version, updated_at)
 		VALUES ($1, $2, $3, (SELECT name FROM `+schema+`.appointment_names WHERE id = $2),
 			(SELECT name FROM `+schema+`.appointment_names WHERE id = $3), $4, $5, $6, $7, $8, $9)
@@ -130,41 +121,26 @@ func (Appointments) finish(ctx context.Context, tx pgx.Tx, schema string, ev eve
 
 // name records a customer's or salesperson's name (who is "customer" or
 // "salesperson", a constant) and writes it into their appointments.
-func (Appointments) name(ctx context.Context, tx pgx.Tx, schema, who, id, name string) ([]Change, error) {
-	if err := lockKeys(ctx, tx, schema+".appointments", id); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.appointment_names (id, name) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET name = $2`, id, name); err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, `UPDATE `+schema+`.appointments AS a SET `+who+`_name = $2
+func (Appointments) name(b *consumer.Batch, out *[]Change, schema, who, id, name string) {
+	lockKeys(b, schema+".appointments", id)
+	b.Exec(`INSERT INTO `+schema+`.appointment_names (id, name) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET name = $2`, id, name)
+	appointmentRows(b, out, `UPDATE `+schema+`.appointments AS a SET `+who+`_name = $2
 		WHERE `+who+`_id = $1 AND `+who+`_name IS DISTINCT FROM $2
 		RETURNING a.id, a.customer_id, a.salesperson_id`, id, name)
-	if err != nil {
-		return nil, err
-	}
-	return collectAppointments(rows)
 }
 
-// appointmentRow runs a statement returning (id, customer_id,
-// salesperson_id) rows and names each changed appointment.
-func appointmentRow(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]Change, error) {
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collectAppointments(rows)
-}
-
-func collectAppointments(rows pgx.Rows) ([]Change, error) {
-	var out []Change
-	var id string
-	var customerID, salespersonID *string
-	_, err := pgx.ForEachRow(rows, []any{&id, &customerID, &salespersonID}, func() error {
-		out = append(out, Change{Kind: KindAppointment, ID: id,
-			Refs: refs(RefCustomer, deref(customerID), RefSalesperson, deref(salespersonID))})
-		return nil
-	})
-	return out, err
+// appointmentRows queues a statement returning (id, customer_id,
+// salesperson_id) rows and names each changed appointment in out.
+func appointmentRows(b *consumer.Batch, out *[]Change, sql string, args ...any) {
+	b.Query(func(rows pgx.Rows) error {
+		var id string
+		var customerID, salespersonID *string
+		_, err := pgx.ForEachRow(rows, []any{&id, &customerID, &salespersonID}, func() error {
+			*out = append(*out, Change{Kind: KindAppointment, ID: id,
+				Refs: refs(RefCustomer, deref(customerID), RefSalesperson, deref(salespersonID))})
+			return nil
+		})
+		return err
+	}, sql, args...)
 }

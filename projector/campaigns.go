@@ -1,9 +1,7 @@
 package projector
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 	cmp "crm/services/campaigns/domain"
 )
 
@@ -44,23 +43,17 @@ type offer struct {
 
 // Apply implements Projection. It fails on malformed event data or a
 // database error; events it does not use return no change.
-func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error) {
+func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
 	if area != AreaCampaigns {
-		return nil, nil
+		return nil
 	}
-	var (
-		chs []Change
-		err error
-	)
+	var err error
 	t := schema + ".campaigns"
 	switch ev.Type {
 	case cmp.TypeCampaignCreated:
 		var e cmp.CampaignCreated
 		if e, err = decode[cmp.CampaignCreated](ev.Data, ev.Type); err == nil {
-			err = lockKeys(ctx, tx, schema+".campaigns", e.CampaignID)
-		}
-		if err == nil {
-			chs, err = campaignRow(ctx, tx, `INSERT INTO `+t+` AS c (id, name, status, starts_at, ends_at,
+			campaignRow(b, out, schema, e.CampaignID, `INSERT INTO `+t+` AS c (id, name, status, starts_at, ends_at,
 				open_deal_count, won_totals, version, created_at)
 				SELECT $1, $2, 'DRAFT', $3, $4, `+dealTotals(schema+".deals", "campaign_id")+`, $5, $6
 				ON CONFLICT (id) DO UPDATE SET name = $2, status = 'DRAFT', starts_at = $3, ends_at = $4,
@@ -70,13 +63,13 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 	case cmp.TypeCampaignLaunched:
 		var e cmp.CampaignLaunched
 		if e, err = decode[cmp.CampaignLaunched](ev.Data, ev.Type); err == nil {
-			chs, err = campaignRow(ctx, tx, `UPDATE `+t+` AS c SET status = 'ACTIVE', version = $2 WHERE id = $1 RETURNING c.id`,
+			campaignRow(b, out, schema, e.CampaignID, `UPDATE `+t+` AS c SET status = 'ACTIVE', version = $2 WHERE id = $1 RETURNING c.id`,
 				e.CampaignID, ev.Version)
 		}
 	case cmp.TypeCampaignEnded:
 		var e cmp.CampaignEnded
 		if e, err = decode[cmp.CampaignEnded](ev.Data, ev.Type); err == nil {
-			chs, err = campaignRow(ctx, tx, `UPDATE `+t+` AS c SET status = 'ENDED', version = $2 WHERE id = $1 RETURNING c.id`,
+			campaignRow(b, out, schema, e.CampaignID, `UPDATE `+t+` AS c SET status = 'ENDED', version = $2 WHERE id = $1 RETURNING c.id`,
 				e.CampaignID, ev.Version)
 		}
 	case cmp.TypeOfferAdded:
@@ -86,7 +79,7 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 			o, err = json.Marshal([]offer{{ID: e.OfferID, Product: e.Product, DiscountPercent: e.DiscountPercent, ValidUntil: e.ValidUntil}})
 			if err == nil {
 				// The offer id check keeps a replayed event from adding it twice.
-				chs, err = campaignRow(ctx, tx, `UPDATE `+t+` AS c SET version = $2,
+				campaignRow(b, out, schema, e.CampaignID, `UPDATE `+t+` AS c SET version = $2,
 					offers = CASE WHEN c.offers @> jsonb_build_array(jsonb_build_object('id', $3::text)) THEN c.offers
 						ELSE c.offers || $4::jsonb END
 					WHERE id = $1 RETURNING c.id`, e.CampaignID, ev.Version, e.OfferID, string(o))
@@ -95,74 +88,62 @@ func (c Campaigns) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 	case cmp.TypeDealOpened:
 		var e cmp.DealOpened
 		if e, err = decode[cmp.DealOpened](ev.Data, ev.Type); err == nil {
-			chs, err = c.deal(ctx, tx, schema, ev, e, "OPEN", "")
+			c.deal(b, out, schema, ev, e, "OPEN", "")
 		}
 	case cmp.TypeDealWon:
 		var e cmp.DealWon
 		if e, err = decode[cmp.DealWon](ev.Data, ev.Type); err == nil {
-			chs, err = c.deal(ctx, tx, schema, ev, cmp.DealOpened(e), "WON", "")
+			c.deal(b, out, schema, ev, cmp.DealOpened(e), "WON", "")
 		}
 	case cmp.TypeDealLost:
 		var e cmp.DealLost
 		if e, err = decode[cmp.DealLost](ev.Data, ev.Type); err == nil {
 			d := cmp.DealOpened{DealID: e.DealID, CustomerID: e.CustomerID, CampaignID: e.CampaignID, OfferID: e.OfferID,
 				SalesRepID: e.SalesRepID, Product: e.Product, Value: e.Value}
-			chs, err = c.deal(ctx, tx, schema, ev, d, "LOST", e.Reason)
+			c.deal(b, out, schema, ev, d, "LOST", e.Reason)
 		}
 	default:
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: %s %s: %w", ev.Type, ev.ID, err)
+		return fmt.Errorf("campaigns: %s %s: %w", ev.Type, ev.ID, err)
 	}
-	return chs, nil
+	return nil
 }
 
 // deal upserts the deal at stage (the events repeat all of its data, so a
 // missing predecessor loses nothing) and recomputes its campaign's totals.
-func (Campaigns) deal(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, d cmp.DealOpened, stage, reason string) ([]Change, error) {
-	if err := lockKeys(ctx, tx, schema+".campaigns", d.CampaignID); err != nil {
-		return nil, err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.deals (id, customer_id, campaign_id, offer_id, sales_rep_id, product,
+func (Campaigns) deal(b *consumer.Batch, out *[]Change, schema string, ev eventlog.Event, d cmp.DealOpened, stage, reason string) {
+	lockKeys(b, schema+".campaigns", d.CampaignID)
+	b.Exec(`INSERT INTO `+schema+`.deals (id, customer_id, campaign_id, offer_id, sales_rep_id, product,
 		amount, currency, stage, lost_reason, version, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $12)
 		ON CONFLICT (id) DO UPDATE SET customer_id = $2, campaign_id = $3, offer_id = $4, sales_rep_id = $5, product = $6,
 			amount = $7::numeric, currency = $8, stage = $9, lost_reason = $10, version = $11, updated_at = $12`,
 		d.DealID, d.CustomerID, nullIfEmpty(d.CampaignID), nullIfEmpty(d.OfferID), nullIfEmpty(d.SalesRepID), d.Product,
 		d.Value.Amount, d.Value.CurrencyCode, stage, nullIfEmpty(reason), ev.Version, ev.RecordedAt)
-	if err != nil {
-		return nil, err
-	}
-	chs := []Change{{Kind: KindDeal, ID: d.DealID,
-		Refs: refs(RefCustomer, d.CustomerID, RefCampaign, d.CampaignID, RefSalesperson, d.SalesRepID)}}
+	*out = append(*out, Change{Kind: KindDeal, ID: d.DealID,
+		Refs: refs(RefCustomer, d.CustomerID, RefCampaign, d.CampaignID, RefSalesperson, d.SalesRepID)})
 	if d.CampaignID == "" {
-		return chs, nil
+		return
 	}
 	// Only an existing campaign is updated: CampaignCreated counts the deals
 	// that came first.
-	var id string
-	err = tx.QueryRow(ctx, `UPDATE `+schema+`.campaigns AS c SET (open_deal_count, won_totals) = (SELECT `+
-		dealTotals(schema+".deals", "campaign_id")+`) WHERE id = $1 RETURNING c.id`, d.CampaignID).Scan(&id)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return chs, nil
-	case err != nil:
-		return nil, err
-	}
-	return append(chs, Change{Kind: KindCampaign, ID: id, Refs: refs(RefCampaign, id)}), nil
+	campaignRow(b, out, schema, d.CampaignID, `UPDATE `+schema+`.campaigns AS c SET (open_deal_count, won_totals) = (SELECT `+
+		dealTotals(schema+".deals", "campaign_id")+`) WHERE id = $1 RETURNING c.id`, d.CampaignID)
 }
 
-// campaignRow runs a statement returning the campaign's id (no row when the
-// campaign is unknown: no change) and names the changed campaign.
-func campaignRow(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]Change, error) {
-	var id string
-	err := tx.QueryRow(ctx, sql, args...).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return []Change{{Kind: KindCampaign, ID: id, Refs: refs(RefCampaign, id)}}, nil
+// campaignRow queues a statement returning the campaign's id, under the
+// campaign's lock, and names the changed campaign in out (no row when the
+// campaign is unknown: no change).
+func campaignRow(b *consumer.Batch, out *[]Change, schema, id, sql string, args ...any) {
+	lockKeys(b, schema+".campaigns", id)
+	b.QueryRow(func(row pgx.Row) error {
+		var id string
+		if err := row.Scan(&id); err != nil {
+			return err
+		}
+		*out = append(*out, Change{Kind: KindCampaign, ID: id, Refs: refs(RefCampaign, id)})
+		return nil
+	}, sql, args...)
 }

@@ -1,13 +1,13 @@
 package projector
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 	apt "crm/services/appointments/domain"
 	cmp "crm/services/campaigns/domain"
 	cus "crm/services/customers/domain"
@@ -46,18 +46,15 @@ func (Customers) Tables() []string {
 
 // Apply implements Projection. It fails on malformed event data or a
 // database error; events it does not use return no change.
-func (c Customers) Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error) {
-	var (
-		ch  *Change
-		err error
-	)
+func (c Customers) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
+	var err error
 	t := schema + ".customers"
 	switch area + "/" + ev.Type {
 	case AreaCustomers + "/" + cus.TypeCustomerRegistered:
 		var e cus.CustomerRegistered
 		if e, err = decode[cus.CustomerRegistered](ev.Data, ev.Type); err == nil {
 			a := addr(e.Address)
-			ch, err = customerRow(ctx, tx, `INSERT INTO `+t+` AS c (id, registered, name, email, phone, street, city,
+			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, registered, name, email, phone, street, city,
 				postal_code, country, status, version, created_at, updated_at)
 				VALUES ($1, true, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE', $9, $10, $10)
 				ON CONFLICT (id) DO UPDATE SET registered = true, name = $2, email = $3, phone = $4, street = $5,
@@ -69,7 +66,7 @@ func (c Customers) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 		var e cus.CustomerUpdated
 		if e, err = decode[cus.CustomerUpdated](ev.Data, ev.Type); err == nil {
 			a := addr(e.Address)
-			ch, err = customerRow(ctx, tx, `INSERT INTO `+t+` AS c (id, name, email, phone, street, city,
+			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, name, email, phone, street, city,
 				postal_code, country, version, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 				ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, phone = $4, street = $5,
@@ -80,7 +77,7 @@ func (c Customers) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 	case AreaCustomers + "/" + cus.TypeCustomerArchived:
 		var e cus.CustomerArchived
 		if e, err = decode[cus.CustomerArchived](ev.Data, ev.Type); err == nil {
-			ch, err = customerRow(ctx, tx, `INSERT INTO `+t+` AS c (id, status, version, updated_at)
+			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, status, version, updated_at)
 				VALUES ($1, 'ARCHIVED', $2, $3)
 				ON CONFLICT (id) DO UPDATE SET status = 'ARCHIVED', version = $2, updated_at = $3
 				RETURNING c.id, c.sales_rep_id`, e.CustomerID, ev.Version, e.ArchivedAt)
@@ -88,67 +85,67 @@ func (c Customers) Apply(ctx context.Context, tx pgx.Tx, schema string, ev event
 	case AreaRelationships + "/" + rel.TypeAccountTeamAssigned:
 		var e rel.AccountTeamAssigned
 		if e, err = decode[rel.AccountTeamAssigned](ev.Data, ev.Type); err == nil {
-			ch, err = customerRow(ctx, tx, `INSERT INTO `+t+` AS c (id, sales_rep_id, manager_id) VALUES ($1, $2, $3)
+			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, sales_rep_id, manager_id) VALUES ($1, $2, $3)
 				ON CONFLICT (id) DO UPDATE SET sales_rep_id = $2, manager_id = $3
 				RETURNING c.id, c.sales_rep_id`, e.CustomerID, nullIfEmpty(e.SalesRepID), nullIfEmpty(e.ManagerID))
 		}
 	case AreaRelationships + "/" + rel.TypeInterestRecorded:
 		var e rel.InterestRecorded
 		if e, err = decode[rel.InterestRecorded](ev.Data, ev.Type); err == nil {
-			ch, err = c.setList(ctx, tx, t, "interests", e.CustomerID, e.Interests)
+			c.setList(b, out, schema, "interests", e.CustomerID, e.Interests)
 		}
 	case AreaRelationships + "/" + rel.TypeInterestRemoved:
 		var e rel.InterestRemoved
 		if e, err = decode[rel.InterestRemoved](ev.Data, ev.Type); err == nil {
-			ch, err = c.setList(ctx, tx, t, "interests", e.CustomerID, e.Interests)
+			c.setList(b, out, schema, "interests", e.CustomerID, e.Interests)
 		}
 	case AreaRelationships + "/" + rel.TypeProductAdded:
 		var e rel.ProductAdded
 		if e, err = decode[rel.ProductAdded](ev.Data, ev.Type); err == nil {
-			ch, err = c.setList(ctx, tx, t, "products", e.CustomerID, e.Products)
+			c.setList(b, out, schema, "products", e.CustomerID, e.Products)
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
 		if e, err = decode[apt.AppointmentScheduled](ev.Data, ev.Type); err == nil {
-			ch, err = c.appointment(ctx, tx, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "SCHEDULED")
+			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "SCHEDULED")
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentRescheduled:
 		var e apt.AppointmentRescheduled
 		if e, err = decode[apt.AppointmentRescheduled](ev.Data, ev.Type); err == nil {
-			ch, err = c.appointment(ctx, tx, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "SCHEDULED")
+			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "SCHEDULED")
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCancelled:
 		var e apt.AppointmentCancelled
 		if e, err = decode[apt.AppointmentCancelled](ev.Data, ev.Type); err == nil {
-			ch, err = c.appointment(ctx, tx, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "CANCELLED")
+			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "CANCELLED")
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCompleted:
 		var e apt.AppointmentCompleted
 		if e, err = decode[apt.AppointmentCompleted](ev.Data, ev.Type); err == nil {
-			ch, err = c.appointment(ctx, tx, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "COMPLETED")
+			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "COMPLETED")
 		}
 	case AreaCampaigns + "/" + cmp.TypeDealOpened:
 		var e cmp.DealOpened
 		if e, err = decode[cmp.DealOpened](ev.Data, ev.Type); err == nil {
-			ch, err = c.deal(ctx, tx, schema, e.DealID, e.CustomerID, "OPEN", e.Value)
+			c.deal(b, out, schema, e.DealID, e.CustomerID, "OPEN", e.Value)
 		}
 	case AreaCampaigns + "/" + cmp.TypeDealWon:
 		var e cmp.DealWon
 		if e, err = decode[cmp.DealWon](ev.Data, ev.Type); err == nil {
-			ch, err = c.deal(ctx, tx, schema, e.DealID, e.CustomerID, "WON", e.Value)
+			c.deal(b, out, schema, e.DealID, e.CustomerID, "WON", e.Value)
 		}
 	case AreaCampaigns + "/" + cmp.TypeDealLost:
 		var e cmp.DealLost
 		if e, err = decode[cmp.DealLost](ev.Data, ev.Type); err == nil {
-			ch, err = c.deal(ctx, tx, schema, e.DealID, e.CustomerID, "LOST", e.Value)
+			c.deal(b, out, schema, e.DealID, e.CustomerID, "LOST", e.Value)
 		}
 	default:
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("customers: %s %s: %w", ev.Type, ev.ID, err)
+		return fmt.Errorf("customers: %s %s: %w", ev.Type, ev.ID, err)
 	}
-	return []Change{*ch}, nil
+	return nil
 }
 
 // addr splits an optional address into its four nullable columns.
@@ -159,35 +156,36 @@ func addr(a *cus.Address) [4]*string {
 	return [4]*string{nullIfEmpty(a.Street), nullIfEmpty(a.City), nullIfEmpty(a.PostalCode), nullIfEmpty(a.Country)}
 }
 
-// customerRow runs an upsert returning (id, sales_rep_id) and names the
-// changed customer.
-func customerRow(ctx context.Context, tx pgx.Tx, sql string, args ...any) (*Change, error) {
-	var id string
-	var rep *string
-	if err := tx.QueryRow(ctx, sql, args...).Scan(&id, &rep); err != nil {
-		return nil, err
-	}
-	return &Change{Kind: KindCustomer, ID: id, Refs: refs(RefCustomer, id, RefSalesperson, deref(rep))}, nil
+// customerRow queues an upsert of customer id returning (id,
+// sales_rep_id), under the customer's lock, and names the changed customer
+// in out once it has run.
+func customerRow(b *consumer.Batch, out *[]Change, schema, id, sql string, args ...any) {
+	lockKeys(b, schema+".customers", id)
+	b.QueryRow(func(row pgx.Row) error {
+		var id string
+		var rep *string
+		if err := row.Scan(&id, &rep); err != nil {
+			return err
+		}
+		*out = append(*out, Change{Kind: KindCustomer, ID: id, Refs: refs(RefCustomer, id, RefSalesperson, deref(rep))})
+		return nil
+	}, sql, args...)
 }
 
 // setList replaces a text[] column with the full list an event carries.
-func (Customers) setList(ctx context.Context, tx pgx.Tx, t, col, id string, list []string) (*Change, error) {
-	return customerRow(ctx, tx, `INSERT INTO `+t+` AS c (id, `+col+`) VALUES ($1, $2)
+func (Customers) setList(b *consumer.Batch, out *[]Change, schema, col, id string, list []string) {
+	customerRow(b, out, schema, id, `INSERT INTO `+schema+`.customers AS c (id, `+col+`) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET `+col+` = $2 RETURNING c.id, c.sales_rep_id`, id, nonNilStrings(list))
 }
 
 // appointment records the appointment's state in customer_appointments and
 // recomputes the customer's upcoming count and next appointment.
-func (Customers) appointment(ctx context.Context, tx pgx.Tx, schema, id, customerID string, startsAt any, status string) (*Change, error) {
-	if err := lockKeys(ctx, tx, schema+".customers", customerID); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.customer_appointments (id, customer_id, starts_at, status)
+func (Customers) appointment(b *consumer.Batch, out *[]Change, schema, id, customerID string, startsAt any, status string) {
+	lockKeys(b, schema+".customers", customerID)
+	b.Exec(`INSERT INTO `+schema+`.customer_appointments (id, customer_id, starts_at, status)
 		VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET customer_id = $2, starts_at = $3, status = $4`,
-		id, customerID, startsAt, status); err != nil {
-		return nil, err
-	}
-	return customerRow(ctx, tx, `INSERT INTO `+schema+`.customers AS c (id, upcoming_appointment_count, next_appointment_id)
+		id, customerID, startsAt, status)
+	customerRow(b, out, schema, customerID, `INSERT INTO `+schema+`.customers AS c (id, upcoming_appointment_count, next_appointment_id)
 		SELECT $1, count(*), (array_agg(a.id ORDER BY a.starts_at, a.id))[1]
 		FROM `+schema+`.customer_appointments a
 		WHERE a.customer_id = $1 AND a.status = 'SCHEDULED' AND a.starts_at > now()
@@ -198,17 +196,13 @@ func (Customers) appointment(ctx context.Context, tx pgx.Tx, schema, id, custome
 
 // deal records the deal's state in customer_deals and recomputes the
 // customer's open deal count and won totals.
-func (Customers) deal(ctx context.Context, tx pgx.Tx, schema, id, customerID, stage string, v cmp.Money) (*Change, error) {
-	if err := lockKeys(ctx, tx, schema+".customers", customerID); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.customer_deals (id, customer_id, stage, amount, currency)
+func (Customers) deal(b *consumer.Batch, out *[]Change, schema, id, customerID, stage string, v cmp.Money) {
+	lockKeys(b, schema+".customers", customerID)
+	b.Exec(`INSERT INTO `+schema+`.customer_deals (id, customer_id, stage, amount, currency)
 		VALUES ($1, $2, $3, $4::numeric, $5)
 		ON CONFLICT (id) DO UPDATE SET customer_id = $2, stage = $3, amount = $4::numeric, currency = $5`,
-		id, customerID, stage, v.Amount, v.CurrencyCode); err != nil {
-		return nil, err
-	}
-	return customerRow(ctx, tx, `INSERT INTO `+schema+`.customers AS c (id, open_deal_count, won_totals)
+		id, customerID, stage, v.Amount, v.CurrencyCode)
+	customerRow(b, out, schema, customerID, `INSERT INTO `+schema+`.customers AS c (id, open_deal_count, won_totals)
 		SELECT $1, `+dealTotals(schema+".customer_deals", "customer_id")+`
 		ON CONFLICT (id) DO UPDATE SET open_deal_count = EXCLUDED.open_deal_count, won_totals = EXCLUDED.won_totals
 		RETURNING c.id, c.sales_rep_id`, customerID)

@@ -1,13 +1,10 @@
 package projector
 
 import (
-	"context"
-	"fmt"
 	"io/fs"
 
-	"github.com/jackc/pgx/v5"
-
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 )
 
 // Events is the event history read model (table events): every event of
@@ -32,12 +29,10 @@ func (Events) Tables() []string { return []string{"events"} }
 
 // Apply implements Projection. It fails when the event's data is not JSON
 // or on a database error.
-func (Events) Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error) {
-	_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.events (area, position, id, stream_id, version, type, data, occurred_at)
+func (Events) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
+	b.Exec(`INSERT INTO `+schema+`.events (area, position, id, stream_id, version, type, data, occurred_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT (area, position) DO NOTHING`,
 		area, ev.Position, ev.ID, ev.StreamID, ev.Version, ev.Type, string(ev.Data), ev.RecordedAt)
-	if err != nil {
-		return nil, fmt.Errorf("events: %s %s: %w", ev.Type, ev.ID, err)
-	}
-	return []Change{{Kind: KindEvent, ID: ev.ID, Refs: refs("area", area, "streamId", ev.StreamID)}}, nil
+	*out = append(*out, Change{Kind: KindEvent, ID: ev.ID, Refs: refs("area", area, "streamId", ev.StreamID)})
+	return nil
 }

@@ -123,10 +123,11 @@ func checkApply(t *testing.T, pool interface {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	chs, err := p.Apply(ctx, tx, schema, ev, area)
+	res, err := applyEvents(ctx, tx, p, schema, area, []eventlog.Event{ev})
 	if err != nil {
 		return // parked by the consumer: nothing of it is committed
 	}
+	chs := res[0]
 	for _, ch := range chs {
 		if ch.ID == "" || ch.Kind == "" {
 			t.Fatalf("%s: %s/%s %q: change %+v names no entity", p.Name(), area, ev.Type, ev.Data, ch)

@@ -86,7 +86,11 @@ func (db *readDB) apply(t *testing.T, ps []Projection, evs ...delivered) map[str
 			if err != nil {
 				t.Fatal(err)
 			}
-			chs, err := p.Apply(ctx, tx, db.schema, d.ev, d.area)
+			res, err := applyEvents(ctx, tx, p, db.schema, d.area, []eventlog.Event{d.ev})
+			var chs []Change
+			if err == nil {
+				chs = res[0]
+			}
 			if err != nil {
 				_ = tx.Rollback(ctx)
 				t.Fatalf("%s: apply %s/%s: %v", p.Name(), d.area, d.ev.Type, err)

@@ -7,12 +7,10 @@
 package projector
 
 import (
-	"context"
 	"io/fs"
 
-	"github.com/jackc/pgx/v5"
-
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 )
 
 // Entity kinds a change names.
@@ -46,10 +44,13 @@ type Projection interface {
 	Migrations() fs.FS
 	// Tables are the tables it owns, swapped as a whole after a rebuild.
 	Tables() []string
-	// Apply applies one event inside tx, with every table qualified by
-	// schema, and returns what changed. Events of one stream come in order;
-	// events of different areas may come in any order, so Apply must
-	// converge whatever the interleaving (upserts, not inserts that assume
-	// another area's row exists). Events it ignores return no change.
-	Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error)
+	// Apply queues on b the statements that apply one event, with every
+	// table qualified by schema, and records in out what they change
+	// (directly, or from their rows once the batch has run). Events of one
+	// stream come in order; events of different areas may come in any
+	// order, so Apply must converge whatever the interleaving (upserts, not
+	// inserts that assume another area's row exists). Events it ignores
+	// queue nothing. It fails only on malformed event data; a statement's
+	// failure fails the event too.
+	Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error
 }

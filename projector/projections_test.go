@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"crm/eventlog"
 	apt "crm/services/appointments/domain"
 	cmp "crm/services/campaigns/domain"
 	cus "crm/services/customers/domain"
@@ -278,7 +279,7 @@ func TestMalformedEventFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Apply(t.Context(), tx, db.schema, d.ev, d.area); err == nil {
+		if _, err := applyEvents(t.Context(), tx, p, db.schema, d.area, []eventlog.Event{d.ev}); err == nil {
 			t.Errorf("%s: malformed event applied", p.Name())
 		}
 		_ = tx.Rollback(t.Context())

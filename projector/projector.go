@@ -4,14 +4,15 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"reflect"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/pgmigrate"
 )
@@ -144,16 +145,48 @@ func nonNilStrings(s []string) []string {
 // schema-qualified table family ("read.customers"): projections' locks stay
 // apart, and a rebuild writing a scratch schema never waits on (or
 // deadlocks with) the live consumers.
-func lockKeys(ctx context.Context, tx pgx.Tx, scope string, ids ...string) error {
-	sorted := slices.Clone(ids)
-	slices.Sort(sorted)
-	for _, id := range slices.Compact(sorted) {
-		if id == "" {
-			continue
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", scope+":"+id); err != nil {
-			return fmt.Errorf("lock %s: %w", id, err)
+func lockKeys(b *consumer.Batch, scope string, ids ...string) {
+	for _, id := range ids {
+		if id != "" {
+			b.Lock(scope + ":" + id)
 		}
 	}
-	return nil
+}
+
+// handler adapts a projection to the consumer framework for one source
+// area: each event's result is a *[]Change that the batch's rows fill in.
+func handler(p Projection, schema, area string) consumer.Handler {
+	return consumer.HandlerFunc(func(_ context.Context, b *consumer.Batch, ev eventlog.Event) (any, error) {
+		out := &[]Change{}
+		if err := p.Apply(b, schema, ev, area, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
+}
+
+// applyEvents applies evs of area to p's tables in schema in one batch on
+// q (a transaction) and returns what changed per event. On failure,
+// failedAt tells which event.
+func applyEvents(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, p Projection, schema, area string, evs []eventlog.Event) ([][]Change, error) {
+	res, err := consumer.ApplyEvents(ctx, q, handler(p, schema, area), evs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Change, len(res))
+	for i, r := range res {
+		out[i] = *r.(*[]Change)
+	}
+	return out, nil
+}
+
+// failedAt is the index of the event a failed applyEvents names, or -1.
+func failedAt(err error) int {
+	var se *consumer.StatementError
+	if errors.As(err, &se) {
+		return se.Event
+	}
+	return -1
 }

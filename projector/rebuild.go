@@ -319,12 +319,11 @@ func (rb *rebuild) replay(ctx context.Context) error {
 func (rb *rebuild) applyPage(ctx context.Context, area string, evs []eventlog.Event) error {
 	var skipped []string
 	err := pgx.BeginFunc(ctx, rb.cfg.Pool, func(tx pgx.Tx) error {
-		for _, ev := range evs {
-			if _, err := rb.cfg.Projection.Apply(ctx, tx, rb.scratch, ev, area); err != nil {
-				return &applyError{ev: ev, err: err}
-			}
+		_, err := applyEvents(ctx, tx, rb.cfg.Projection, rb.scratch, area, evs)
+		if i := failedAt(err); i >= 0 {
+			return &applyError{ev: evs[i], err: err}
 		}
-		return nil
+		return err
 	})
 	var ae *applyError
 	if errors.As(err, &ae) && ctx.Err() == nil {
@@ -361,7 +360,7 @@ func (rb *rebuild) applyGuarded(ctx context.Context, tx pgx.Tx, area string, evs
 		if err != nil {
 			return nil, fmt.Errorf("savepoint: %w", err)
 		}
-		if _, aerr := rb.cfg.Projection.Apply(ctx, sp, rb.scratch, ev, area); aerr != nil {
+		if _, aerr := applyEvents(ctx, sp, rb.cfg.Projection, rb.scratch, area, []eventlog.Event{ev}); aerr != nil {
 			// A lost lock race says nothing about the event: fail the
 			// rebuild rather than leave the event out.
 			if err := sp.Rollback(ctx); err != nil || ctx.Err() != nil || tx.Conn().IsClosed() || lockFailure(aerr) {

@@ -264,7 +264,7 @@ func TestRebuildWhileWriting(t *testing.T) {
 				}
 				for _, p := range All() {
 					if slices.Contains(p.Sources(), area) {
-						if _, err := p.Apply(ctx, tx, fresh.schema, ev, area); err != nil {
+						if _, err := applyEvents(ctx, tx, p, fresh.schema, area, []eventlog.Event{ev}); err != nil {
 							t.Fatalf("fresh apply %s %d: %v", area, ev.Position, err)
 						}
 					}

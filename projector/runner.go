@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/pgmigrate"
 )
@@ -23,17 +22,22 @@ import (
 func ChannelName(ns string) string { return ns + ":changes" }
 
 // Announcement is the JSON message published on ChannelName after each
-// committed apply transaction of one consumer (projection, area,
-// partition). Position is that partition's checkpoint after the commit: the
-// log position of the last event the transaction applied. Changes names
-// every row the transaction changed, once each, in the order first changed
-// (empty when its events changed nothing).
+// committed batch of one consumer (projection, area). Positions gives, for
+// every partition the batch applied events of, its checkpoint after the
+// commit: the log position of the last event applied. Changes names every
+// row the batch changed, once each, in the order first changed (empty when
+// its events changed nothing).
 type Announcement struct {
-	Projection string   `json:"projection"`
-	Area       string   `json:"area"`
-	Partition  int      `json:"partition"`
-	Position   int64    `json:"position"`
-	Changes    []Change `json:"changes"`
+	Projection string              `json:"projection"`
+	Area       string              `json:"area"`
+	Positions  []PartitionPosition `json:"positions"`
+	Changes    []Change            `json:"changes"`
+}
+
+// PartitionPosition is one partition's checkpoint in an Announcement.
+type PartitionPosition struct {
+	Partition int   `json:"partition"`
+	Position  int64 `json:"position"`
 }
 
 // Config configures a Runner. Zero values take the documented defaults.
@@ -120,12 +124,6 @@ type Runner struct {
 	cfg       Config
 	log       *slog.Logger
 	consumers []*run
-
-	mu sync.Mutex
-	// pending holds the changes of applied, not yet announced events by
-	// partition and position: the handler stores them and AfterCommit
-	// takes them, because the hook gets the committed events only.
-	pending map[partKey]map[int64][]Change
 }
 
 // run is one consumer of the Runner.
@@ -135,12 +133,6 @@ type run struct {
 	c    *consumer.Consumer
 }
 
-// partKey is one partition of one consumer.
-type partKey struct {
-	proj, area string
-	partition  int
-}
-
 // New validates cfg and builds the consumers. It fails on an invalid
 // Config (of the Runner or of a consumer).
 func New(cfg Config) (*Runner, error) {
@@ -148,7 +140,7 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, log: cfg.Logger, pending: map[partKey]map[int64][]Change{}}
+	r := &Runner{cfg: cfg, log: cfg.Logger}
 	for _, p := range cfg.Projections {
 		for _, area := range p.Sources() {
 			ru := &run{proj: p, area: area}
@@ -161,10 +153,8 @@ func New(cfg Config) (*Runner, error) {
 				cfg.Consumer(&cc)
 			}
 			cc.Name, cc.Area = ConsumerName(p.Name()), area
-			cc.Handler = consumer.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
-				return r.handle(ctx, tx, ru, ev)
-			})
-			cc.AfterCommit = func(ctx context.Context, evs []eventlog.Event) { r.announce(ctx, ru, evs) }
+			cc.Handler = handler(p, cfg.Schema, area)
+			cc.AfterCommit = func(ctx context.Context, applied []consumer.Applied) { r.announce(ctx, ru, applied) }
 			c, err := consumer.New(cc)
 			if err != nil {
 				return nil, fmt.Errorf("projector: %s/%s: %w", p.Name(), area, err)
@@ -173,48 +163,27 @@ func New(cfg Config) (*Runner, error) {
 			r.consumers = append(r.consumers, ru)
 		}
 	}
-	if rc, ok := cfg.Redis.(*redis.Client); ok && rc.Options().PoolSize < len(r.consumers)*cfg.Partitions+2 {
-		r.log.Warn("projector: Redis pool smaller than consumers x partitions; blocking reads will queue",
-			"pool_size", rc.Options().PoolSize, "consumers", len(r.consumers), "partitions", cfg.Partitions)
+	if rc, ok := cfg.Redis.(*redis.Client); ok && rc.Options().PoolSize < len(r.consumers)+2 {
+		r.log.Warn("projector: Redis pool smaller than consumers+2; blocking reads will queue",
+			"pool_size", rc.Options().PoolSize, "consumers", len(r.consumers))
 	}
 	return r, nil
 }
 
-// handle applies one event and keeps its changes for the announcement. An
-// attempt that is rolled back leaves its changes behind; the next attempt
-// overwrites them, and a parked event's are dropped at the next commit.
-func (r *Runner) handle(ctx context.Context, tx pgx.Tx, ru *run, ev eventlog.Event) error {
-	chs, err := ru.proj.Apply(ctx, tx, r.cfg.Schema, ev, ru.area)
-	if err != nil {
-		return err
-	}
-	k := partKey{ru.proj.Name(), ru.area, eventlog.Partition(ev.StreamID, r.cfg.Partitions)}
-	r.mu.Lock()
-	m := r.pending[k]
-	if m == nil {
-		m = map[int64][]Change{}
-		r.pending[k] = m
-	}
-	m[ev.Position] = chs
-	r.mu.Unlock()
-	return nil
-}
-
-// announce publishes the changes of one committed transaction. A lost
+// announce publishes the changes of one committed batch. A lost
 // announcement delays a subscription push or a read-your-writes wait (which
 // also polls checkpoints) but loses no data, so failures are logged only.
-func (r *Runner) announce(ctx context.Context, ru *run, evs []eventlog.Event) {
-	a := Announcement{
-		Projection: ru.proj.Name(), Area: ru.area,
-		Partition: eventlog.Partition(evs[0].StreamID, r.cfg.Partitions),
-		Position:  evs[len(evs)-1].Position,
-		Changes:   []Change{},
-	}
+func (r *Runner) announce(ctx context.Context, ru *run, applied []consumer.Applied) {
+	a := Announcement{Projection: ru.proj.Name(), Area: ru.area, Changes: []Change{}}
+	last := map[int]int64{}
 	seen := map[[2]string]int{}
-	r.mu.Lock()
-	m := r.pending[partKey{ru.proj.Name(), ru.area, a.Partition}]
-	for _, ev := range evs {
-		for _, ch := range m[ev.Position] {
+	for _, ap := range applied {
+		last[ap.Partition] = max(last[ap.Partition], ap.Event.Position)
+		chs, _ := ap.Result.(*[]Change)
+		if chs == nil {
+			continue
+		}
+		for _, ch := range *chs {
 			key := [2]string{ch.Kind, ch.ID}
 			if i, ok := seen[key]; ok {
 				a.Changes[i] = ch // the last refs are the committed ones
@@ -224,14 +193,10 @@ func (r *Runner) announce(ctx context.Context, ru *run, evs []eventlog.Event) {
 			a.Changes = append(a.Changes, ch)
 		}
 	}
-	// Everything at or below the checkpoint is committed or was parked (or
-	// rolled back and redone): none of it will be announced later.
-	for pos := range m {
-		if pos <= a.Position {
-			delete(m, pos)
-		}
+	for p, pos := range last {
+		a.Positions = append(a.Positions, PartitionPosition{Partition: p, Position: pos})
 	}
-	r.mu.Unlock()
+	slices.SortFunc(a.Positions, func(x, y PartitionPosition) int { return x.Partition - y.Partition })
 	msg, err := json.Marshal(a)
 	if err != nil {
 		r.log.Error("projector: encode announcement", "projection", a.Projection, "area", a.Area, "err", err)
@@ -241,7 +206,7 @@ func (r *Runner) announce(ctx context.Context, ru *run, evs []eventlog.Event) {
 	defer cancel()
 	if err := r.cfg.Redis.Publish(pctx, ChannelName(r.cfg.Namespace), msg).Err(); err != nil {
 		r.log.Warn("projector: announcement not published", "projection", a.Projection, "area", a.Area,
-			"partition", a.Partition, "position", a.Position, "err", err)
+			"positions", a.Positions, "err", err)
 	}
 }
 

@@ -1,13 +1,11 @@
 package projector
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 
-	"github.com/jackc/pgx/v5"
-
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 	rel "crm/services/relationships/domain"
 )
 
@@ -30,19 +28,20 @@ func (Salespeople) Tables() []string { return []string{"salespeople"} }
 
 // Apply implements Projection. It fails on malformed event data or a
 // database error.
-func (Salespeople) Apply(ctx context.Context, tx pgx.Tx, schema string, ev eventlog.Event, area string) ([]Change, error) {
+func (Salespeople) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
 	if area != AreaRelationships || ev.Type != rel.TypeSalespersonRegistered {
-		return nil, nil
+		return nil
 	}
 	e, err := decode[rel.SalespersonRegistered](ev.Data, ev.Type)
 	if err == nil {
-		_, err = tx.Exec(ctx, `INSERT INTO `+schema+`.salespeople (id, name, email, role, manager_id, version, created_at)
+		b.Exec(`INSERT INTO `+schema+`.salespeople (id, name, email, role, manager_id, version, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, role = $4, manager_id = $5, version = $6, created_at = $7`,
 			e.SalespersonID, e.Name, e.Email, string(e.Role), nullIfEmpty(e.ManagerID), ev.Version, e.RegisteredAt)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("salespeople: %s %s: %w", ev.Type, ev.ID, err)
+		return fmt.Errorf("salespeople: %s %s: %w", ev.Type, ev.ID, err)
 	}
-	return []Change{{Kind: KindSalesperson, ID: e.SalespersonID, Refs: refs(RefSalesperson, e.SalespersonID)}}, nil
+	*out = append(*out, Change{Kind: KindSalesperson, ID: e.SalespersonID, Refs: refs(RefSalesperson, e.SalespersonID)})
+	return nil
 }

@@ -74,7 +74,7 @@ func Verify(ctx context.Context, cfg VerifyConfig) (kit.VerifyResult, error) {
 			return pgmigrate.Apply(ctx, pool, scratch, "proj_"+name, p.Migrations())
 		},
 		Apply: func(ctx context.Context, tx pgx.Tx, area string, ev eventlog.Event) error {
-			_, err := p.Apply(ctx, tx, scratch, ev, area)
+			_, err := applyEvents(ctx, tx, p, scratch, area, []eventlog.Event{ev})
 			return err
 		},
 		Tables: tables,

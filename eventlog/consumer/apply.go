@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
@@ -16,247 +17,226 @@ import (
 	"crm/eventlog/errcode"
 )
 
-// txResult is what one apply transaction did.
-type txResult struct {
-	consumed int              // items handled (applied or skipped) from the front
-	applied  []eventlog.Event // events the handler applied
-	gapAt    int64            // position of the item stopped at for a gap, or -1
-	cp       int64            // checkpoint after the transaction
-	parked   bool             // parkTx: the dead letter was written
-	// failedAt is the index of the item whose handler failed, -1 if the
-	// failure (if any) was not the handler's.
-	failedAt int
-	// commitFailed: COMMIT failed (e.g. a deferred constraint of the
-	// handler's writes), so the failure belongs to the batch.
-	commitFailed bool
-	connLost     bool
+// sqlstateMoved is what consumer_advance raises when a checkpoint is not
+// where the batch expected it.
+const sqlstateMoved = "CRMCP"
+
+// planned is what one batch does with one partition's queue.
+type planned struct {
+	pt    *part
+	n     int   // items taken from the front of the queue (applied, parked or skipped)
+	skips int   // of which skipped (at or below the checkpoint)
+	cp    int64 // checkpoint after the batch
+	gapAt int64 // position where entries are missing after the batch's items, or 0
 }
 
-// applyTx applies items in one transaction under the partition's locked
-// checkpoint row: items at or below the checkpoint are skipped, and the
-// first item with entries missing before it ends the batch (gapAt).
-func (c *Consumer) applyTx(ctx context.Context, p int, items []item) (res txResult, err error) {
-	res.failedAt, res.gapAt = -1, -1
-	tx, err := c.cfg.Pool.Begin(ctx)
-	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
+// ref is one event of a batch.
+type ref struct {
+	pt     *part
+	it     item
+	result any
+	parked bool
+}
+
+// applyReady applies, as one batch, what the queues of ps hold: for each
+// partition the items after its checkpoint up to a gap, a failing event
+// being held back, or the end of the queue. The batch is one round trip and
+// one transaction with the checkpoints; a failure of one event's statements
+// leaves that event out of the next try, and the others still commit.
+func (l *loop) applyReady(ps []*part) error {
+	c := l.c
+	now := time.Now()
+	b := &Batch{}
+	var plans []planned
+	var refs []ref
+	budget := -1
+	if l.singles > 0 {
+		budget = 1
 	}
-	defer tx.Rollback(ctx)
-	cp, err := c.lockCheckpoint(ctx, tx, p)
-	if err != nil {
-		return res, err
+	for _, pt := range ps {
+		pl := planned{pt: pt, cp: pt.known}
+		for _, it := range pt.queue {
+			if budget == 0 {
+				break
+			}
+			if it.ev.Position <= pl.cp {
+				pl.n++
+				pl.skips++
+				continue
+			}
+			if pt.held(now) && it.ev.Position >= pt.failPos {
+				break
+			}
+			if it.missing || it.prev > pl.cp {
+				pl.gapAt = it.ev.Position
+				break
+			}
+			b.ev = len(refs)
+			r := ref{pt: pt, it: it}
+			if pt.failPos == it.ev.Position && pt.attempts >= c.cfg.MaxAttempts {
+				c.parkStmt(b, pt.p, it.ev, pt.lastErr, pt.attempts)
+				r.parked = true
+			} else {
+				mark := b.mark()
+				res, err := c.handle(l.ctx, b, it.ev)
+				if err != nil {
+					b.truncate(mark)
+					if transient(err) {
+						return fmt.Errorf("handle %s (position %d): %w", it.ev.ID, it.ev.Position, err)
+					}
+					if !l.fail(pt, it, err) {
+						break
+					}
+					c.parkStmt(b, pt.p, it.ev, pt.lastErr, pt.attempts)
+					r.parked = true
+				}
+				r.result = res
+			}
+			refs = append(refs, r)
+			pl.cp = it.ev.Position
+			pl.n++
+			budget--
+		}
+		plans = append(plans, pl)
 	}
-	start := cp
-	for i, it := range items {
-		if it.ev.Position <= cp {
-			res.consumed++
+
+	var parts []int
+	var expected, next []int64
+	for _, pl := range plans {
+		if pl.cp != pl.pt.known {
+			parts = append(parts, pl.pt.p)
+			expected = append(expected, pl.pt.known)
+			next = append(next, pl.cp)
+		}
+	}
+	if len(parts) > 0 {
+		advance := stmt{sql: c.q.advance, args: []any{c.cfg.Name, c.cfg.Area, parts, expected, next}, ev: -1}
+		if err := b.Send(l.ctx, c.cfg.Pool, advance); err != nil {
+			var se *StatementError
+			if !errors.As(err, &se) || !se.Committed {
+				return l.failed(err, plans, refs)
+			}
+			c.log.Error("consumer: a handler's scan failed after its batch committed", "err", err)
+		}
+	}
+	l.committed(plans, refs)
+	return nil
+}
+
+// failed sorts out a batch that did not commit: a checkpoint that moved
+// (re-read, then retried), a database failure (retried after backoff), an
+// event's statement (that event fails an attempt) or a failure at commit
+// that names no event (one event per batch until the culprit is found).
+func (l *loop) failed(err error, plans []planned, refs []ref) error {
+	c := l.c
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlstateMoved {
+		nums := make([]int, len(plans))
+		for i, pl := range plans {
+			nums[i] = pl.pt.p
+		}
+		cps, rerr := c.readCheckpoints(l.ctx, nums)
+		if rerr != nil {
+			return rerr
+		}
+		for _, pl := range plans {
+			pl.pt.setKnown(cps[pl.pt.p])
+		}
+		c.log.Info("consumer: checkpoints moved under a batch (another consumer applied it); skipping what is done")
+		return nil
+	}
+	if l.ctx.Err() != nil {
+		return errStopping
+	}
+	if transient(err) {
+		return err
+	}
+	i := failedEvent(err)
+	switch {
+	case i >= 0 && refs[i].parked:
+		return fmt.Errorf("park event %s: %w", refs[i].it.ev.ID, err)
+	case i >= 0:
+		l.fail(refs[i].pt, refs[i].it, err)
+	case len(refs) == 1:
+		l.fail(refs[0].pt, refs[0].it, err)
+	case len(refs) > 1:
+		c.log.Warn("consumer: a batch failed at commit; applying its events one at a time", "events", len(refs), "err", err)
+		l.singles = len(refs)
+	default:
+		return err
+	}
+	return nil
+}
+
+// fail counts a failed attempt of it and reports whether it is to be
+// parked now; otherwise its partition waits for the backoff.
+func (l *loop) fail(pt *part, it item, err error) (park bool) {
+	c := l.c
+	if pt.failPos != it.ev.Position {
+		pt.failPos, pt.attempts = it.ev.Position, 0
+	}
+	pt.attempts++
+	pt.lastErr = err
+	if pt.attempts >= c.cfg.MaxAttempts {
+		return true
+	}
+	pt.holdUntil = time.Now().Add(c.backoff(pt.attempts))
+	c.log.Warn("consumer: handler failed; retrying", "partition", pt.p, "event_id", it.ev.ID, "stream_id", it.ev.StreamID,
+		"position", it.ev.Position, "attempt", pt.attempts, "err", err)
+	return false
+}
+
+// committed records a committed batch: checkpoints, queues, counters, dead
+// letters, then the AfterCommit hook.
+func (l *loop) committed(plans []planned, refs []ref) {
+	c := l.c
+	if l.singles > 0 && len(refs) > 0 {
+		l.singles--
+	}
+	var skipped int64
+	for _, pl := range plans {
+		pl.pt.setKnown(pl.cp)
+		pl.pt.queue = pl.pt.queue[pl.n:]
+		skipped += int64(pl.skips)
+		if pl.gapAt > 0 {
+			l.gap(pl.pt, pl.gapAt)
+		}
+	}
+	c.skipped.Add(skipped)
+	var applied []Applied
+	for _, r := range refs {
+		if r.pt.failPos == r.it.ev.Position {
+			r.pt.failPos, r.pt.attempts, r.pt.lastErr, r.pt.holdUntil = 0, 0, nil, time.Time{}
+		}
+		if r.parked {
+			c.deadLettered.Add(1)
+			cause := r.pt.lastErr
+			c.log.Error("consumer: event parked as dead letter", "partition", r.pt.p, "event_id", r.it.ev.ID,
+				"stream_id", r.it.ev.StreamID, "type", r.it.ev.Type, "position", r.it.ev.Position)
+			l.publishDeadLetter(r.pt.p, r.it, cause)
 			continue
 		}
-		if it.missing || it.prev > cp {
-			res.gapAt = it.ev.Position
-			break
-		}
-		if err := c.handle(ctx, tx, it.ev); err != nil {
-			res.failedAt, res.connLost = i, tx.Conn().IsClosed()
-			return res, fmt.Errorf("handle %s (%s v%d, position %d): %w", it.ev.ID, it.ev.StreamID, it.ev.Version, it.ev.Position, err)
-		}
-		cp = it.ev.Position
-		res.applied = append(res.applied, it.ev)
-		res.consumed++
+		applied = append(applied, Applied{Event: r.it.ev, Partition: r.pt.p, Result: r.result})
 	}
-	if cp != start {
-		if _, err := tx.Exec(ctx, c.q.update, c.cfg.Name, c.cfg.Area, p, cp); err != nil {
-			return res, fmt.Errorf("update checkpoint %d: %w", p, err)
-		}
+	c.applied.Add(int64(len(applied)))
+	if len(applied) > 0 && c.cfg.AfterCommit != nil && !c.crashed.Load() {
+		c.cfg.AfterCommit(l.ctx, applied)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		res.commitFailed = true
-		return res, fmt.Errorf("commit: %w", err)
-	}
-	res.cp = cp
-	return res, nil
 }
 
 // handle runs the handler, turning a panic into an error so that one bad
 // event cannot take the process down.
-func (c *Consumer) handle(ctx context.Context, tx pgx.Tx, ev eventlog.Event) (err error) {
+func (c *Consumer) handle(ctx context.Context, b *Batch, ev eventlog.Event) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler panic: %v", r)
 		}
 	}()
-	return c.cfg.Handler.Handle(ctx, tx, ev)
-}
-
-// applyItems applies items in order, in transactions of up to BatchSize.
-// When a batch fails, the healthy prefix is committed and the culprit is
-// retried alone with backoff, then parked after MaxAttempts failures.
-// Database outages are retried without counting attempts. It returns the
-// position where entries are missing (-1 if none), or errStopping when the
-// partition stopped before finishing; what was not committed is left for
-// redelivery.
-func (w *partWorker) applyItems(items []item) (gapAt int64, err error) {
-	c := w.c
-	k := 0
-	for k < len(items) && items[k].ev.Position <= w.known {
-		k++
-	}
-	if k > 0 {
-		c.skipped.Add(int64(k))
-		w.ack(items[:k])
-		items = items[k:]
-	}
-	limit := len(items)
-	var attempts, infraFails int
-	carry := false                // the culprit after the prefix being committed failed once
-	var singlesThrough int64 = -1 // one event per tx up to here: a batch failed at COMMIT
-	fullLimit := func() int {
-		if len(items) > 0 && items[0].ev.Position <= singlesThrough {
-			return 1
-		}
-		return len(items)
-	}
-	for len(items) > 0 {
-		if (attempts > 0 || infraFails > 0) && w.stopping() {
-			return -1, errStopping
-		}
-		n := min(limit, len(items), c.cfg.BatchSize)
-		res, err := c.applyTx(w.ctx, w.p, items[:n])
-		if err == nil {
-			w.committed(items[:res.consumed], res)
-			items = items[res.consumed:]
-			if res.gapAt >= 0 {
-				return res.gapAt, nil
-			}
-			attempts, infraFails, limit = 0, 0, fullLimit()
-			if carry {
-				carry, attempts, limit = false, 1, 1
-				if !w.sleep(c.backoff(1)) {
-					return -1, errStopping
-				}
-			}
-			continue
-		}
-		if w.ctx.Err() != nil {
-			return -1, errStopping
-		}
-		if (res.failedAt < 0 && !res.commitFailed) || res.connLost || transient(err) {
-			infraFails++
-			w.log.Warn("consumer: database failure; retrying", "err", err, "retry", infraFails)
-			if !w.sleep(c.backoff(infraFails)) {
-				return -1, errStopping
-			}
-			continue
-		}
-		if res.failedAt > 0 {
-			bad := items[res.failedAt].ev
-			w.log.Warn("consumer: handler failed in a batch; committing the events before it, then retrying it alone",
-				"event_id", bad.ID, "stream_id", bad.StreamID, "position", bad.Position, "attempt", 1, "err", err)
-			limit, carry = res.failedAt, true
-			continue
-		}
-		if res.failedAt < 0 && n > 1 {
-			// A commit failure of a batch: one event per tx finds the culprit.
-			singlesThrough, limit = items[n-1].ev.Position, 1
-			continue
-		}
-		attempts++
-		it := items[0]
-		if attempts >= c.cfg.MaxAttempts {
-			gapAt, err := w.park(it, err, attempts)
-			if err != nil || gapAt >= 0 {
-				return gapAt, err
-			}
-			items = items[1:]
-			attempts, limit = 0, fullLimit()
-			continue
-		}
-		w.log.Warn("consumer: handler failed; retrying", "event_id", it.ev.ID, "stream_id", it.ev.StreamID,
-			"position", it.ev.Position, "attempt", attempts, "err", err)
-		limit = 1
-		if !w.sleep(c.backoff(attempts)) {
-			return -1, errStopping
-		}
-	}
-	return -1, nil
-}
-
-// committed records a committed transaction: counters, checkpoint, the
-// AfterCommit hook, then the acknowledgement.
-func (w *partWorker) committed(items []item, res txResult) {
-	c := w.c
-	w.setCheckpoint(res.cp)
-	c.applied.Add(int64(len(res.applied)))
-	c.skipped.Add(int64(res.consumed - len(res.applied)))
-	if len(res.applied) > 0 && c.cfg.AfterCommit != nil && !c.crashed.Load() {
-		c.cfg.AfterCommit(w.ctx, res.applied)
-	}
-	w.ack(items)
-}
-
-// park writes the dead letter and moves the checkpoint past it in one
-// transaction (retried until it commits or the partition stops), then
-// publishes it on the dead-letter stream.
-func (w *partWorker) park(it item, cause error, attempts int) (gapAt int64, err error) {
-	c := w.c
-	for fails := 1; ; fails++ {
-		res, err := c.parkTx(w.ctx, w.p, it, cause, attempts)
-		if err == nil {
-			if res.gapAt >= 0 {
-				return res.gapAt, nil
-			}
-			w.setCheckpoint(res.cp)
-			if res.parked {
-				c.deadLettered.Add(1)
-				w.log.Error("consumer: event parked as dead letter", "event_id", it.ev.ID, "stream_id", it.ev.StreamID,
-					"type", it.ev.Type, "position", it.ev.Position, "attempts", attempts, "err", cause)
-				w.publishDeadLetter(it, cause, attempts)
-			} else {
-				c.skipped.Add(1)
-			}
-			w.ack([]item{it})
-			return -1, nil
-		}
-		if w.ctx.Err() != nil {
-			return -1, errStopping
-		}
-		w.log.Error("consumer: cannot park dead letter; retrying", "event_id", it.ev.ID, "err", err, "retry", fails)
-		if !w.sleep(c.backoff(fails)) {
-			return -1, errStopping
-		}
-	}
-}
-
-func (c *Consumer) parkTx(ctx context.Context, p int, it item, cause error, attempts int) (res txResult, err error) {
-	res.failedAt, res.gapAt = -1, -1
-	tx, err := c.cfg.Pool.Begin(ctx)
+	res, err = c.cfg.Handler.Apply(ctx, b, ev)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
+		err = fmt.Errorf("handle %s (%s v%d, position %d): %w", ev.ID, ev.StreamID, ev.Version, ev.Position, err)
 	}
-	defer tx.Rollback(ctx)
-	cp, err := c.lockCheckpoint(ctx, tx, p)
-	if err != nil {
-		return res, err
-	}
-	res.cp = cp
-	if it.ev.Position <= cp {
-		return res, nil // someone else got past it meanwhile
-	}
-	if it.prev > cp {
-		res.gapAt = it.ev.Position
-		return res, nil
-	}
-	if err := c.insertDeadLetter(ctx, tx, p, it.ev, cause, attempts); err != nil {
-		return res, err
-	}
-	if _, err := tx.Exec(ctx, c.q.update, c.cfg.Name, c.cfg.Area, p, it.ev.Position); err != nil {
-		return res, fmt.Errorf("update checkpoint %d: %w", p, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("commit: %w", err)
-	}
-	res.cp, res.parked = it.ev.Position, true
-	return res, nil
+	return res, err
 }
 
 // deadLetterMaxLen bounds the dead-letter stream; the table keeps them all.
@@ -264,14 +244,17 @@ const deadLetterMaxLen = 10000
 
 // publishDeadLetter adds a parked event and its error to the dead-letter
 // stream, a few times at most: the committed table row is the record.
-func (w *partWorker) publishDeadLetter(it item, cause error, attempts int) {
-	c := w.c
+func (l *loop) publishDeadLetter(p int, it item, cause error) {
+	c := l.c
+	if cause == nil {
+		cause = errors.New("unknown")
+	}
 	values := eventlog.EncodeEntry(it.ev, it.prev)
 	values["error"] = cause.Error()
-	values["attempts"] = strconv.Itoa(attempts)
-	values["partition"] = strconv.Itoa(w.p)
+	values["attempts"] = strconv.Itoa(c.cfg.MaxAttempts)
+	values["partition"] = strconv.Itoa(p)
 	values["consumer"] = c.cfg.ConsumerID
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), 10*time.Second)
 	defer cancel()
 	var err error
 	for try := 1; try <= 3; try++ {
@@ -281,11 +264,11 @@ func (w *partWorker) publishDeadLetter(it item, cause error, attempts int) {
 		if err == nil {
 			return
 		}
-		if !w.sleep(c.backoff(try)) {
+		if !l.sleep(c.backoff(try)) {
 			break
 		}
 	}
-	w.log.Error("consumer: dead letter not published to its stream (kept in the table)", "event_id", it.ev.ID, "err", err)
+	c.log.Error("consumer: dead letter not published to its stream (kept in the table)", "event_id", it.ev.ID, "err", err)
 }
 
 // transient reports errors that say nothing about the event: the database
@@ -321,5 +304,21 @@ func transient(err error) bool {
 		return true
 	}
 	var netErr net.Error
-	return errors.As(err, &netErr)
+	if errors.As(err, &netErr) {
+		return true
+	}
+	// A connection lost mid-batch surfaces as an unexpected EOF or a closed
+	// connection without a PostgreSQL error code.
+	var se *StatementError
+	return errors.As(err, &se) && !errors.As(err, &pgErr) && isConnLoss(se.Err)
+}
+
+// isConnLoss reports a connection that broke under a statement.
+func isConnLoss(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "broken pipe")
 }

@@ -5,20 +5,26 @@
 //
 // Guarantees, and what provides them:
 //   - Exactly once and in order: each partition has a checkpoint row in the
-//     consumer's database; an apply transaction locks it, skips events at or
-//     below it, runs the Handler and advances it before committing. Redis
-//     entries are acknowledged only after that commit. The row lock, not
-//     the lease, is what makes two consumers that overlap harmless.
+//     consumer's database. One goroutine per consumer reads every partition
+//     it owns with one blocking XREAD from its checkpoints, and applies what
+//     it got as one batch: a single round trip whose first statement moves
+//     each partition's checkpoint only from the position the consumer
+//     expects (consumer_advance, failing the whole transaction otherwise),
+//     followed by the handlers' statements. The batch and the checkpoints
+//     commit together or not at all; the checkpoint check, not the lease,
+//     is what makes two consumers that overlap harmless.
 //   - Nothing skipped: every stream entry carries the position of the
 //     previous entry of its partition; when that lies beyond the checkpoint
-//     (entries trimmed, or lost with Redis) or the stream and its group are
-//     gone, the partition catches up from the area's log (LogSource) and
-//     then follows the stream again.
+//     (entries trimmed, or lost with Redis) the partition catches up from
+//     the area's log (LogSource), as it does whenever it is taken over and
+//     whenever its lease is found gone (Redis emptied), then follows the
+//     stream again. A catch-up reads the log once for all the partitions
+//     that need it.
 //   - One owner per partition: a lease in Redis, renewed while the owner
 //     lives, spread fairly over the live consumers of the same name.
 //   - A poison event is retried with backoff, then parked in a dead-letter
-//     table (in the transaction that moves the checkpoint past it) and in a
-//     dead-letter stream; the partition moves on.
+//     table (in the batch that moves the checkpoint past it) and in a
+//     dead-letter stream; its partition moves on and the others never stop.
 //
 // See docs/consumer.md.
 package consumer
@@ -36,7 +42,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -44,26 +49,41 @@ import (
 	"crm/eventlog/pgmigrate"
 )
 
-// Handler applies one event inside the consumer's transaction.
+// Handler applies events by queueing statements on the consumer's Batch.
 //
-// Handle must do all its writes through tx and must not commit or roll it
-// back: the framework commits them together with the checkpoint. It is
-// called for each event once per attempt, in position order within a
-// partition, and concurrently for different partitions. A returned error
-// (or a panic) rolls the attempt back; the event is retried with backoff
-// and, after MaxAttempts failures, parked as a dead letter. Errors that mean
-// the database itself is unreachable or a transaction conflict (SQLSTATE
-// classes 08, 40, 53, 57 except 57014, 58) are retried without counting.
+// Apply is called for each event once per attempt, in position order
+// within a partition (events of different partitions of one batch come in
+// any order), from one goroutine. It must not run the statements itself:
+// the consumer sends the batch, with the checkpoints, in one round trip and
+// one transaction. Its result (for example a pointer that the statements'
+// scan callbacks fill in) is handed to AfterCommit once the batch has
+// committed: that is how a handler tells what it changed.
+//
+// An error returned by Apply, or a failure of one of the statements it
+// queued (or a panic), counts as a failed attempt of that event: the event
+// is left out and retried with backoff, and after MaxAttempts failures
+// parked as a dead letter; other partitions' events still commit. Errors
+// that mean the database is unreachable or a transaction conflict (SQLSTATE
+// classes 08, 40, 53, 57 except 57014, 58; errcode UNAVAILABLE) are retried
+// without counting.
 type Handler interface {
-	Handle(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error
+	Apply(ctx context.Context, b *Batch, ev eventlog.Event) (result any, err error)
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error
+type HandlerFunc func(ctx context.Context, b *Batch, ev eventlog.Event) (any, error)
 
-// Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
-	return f(ctx, tx, ev)
+// Apply calls f.
+func (f HandlerFunc) Apply(ctx context.Context, b *Batch, ev eventlog.Event) (any, error) {
+	return f(ctx, b, ev)
+}
+
+// Applied is one event a committed batch applied, with its partition and
+// what the handler returned for it.
+type Applied struct {
+	Event     eventlog.Event
+	Partition int
+	Result    any
 }
 
 // LogSource reads the followed area's log, the source of truth that a
@@ -87,9 +107,9 @@ type Config struct {
 	// Partitions is the number of partitions of the area's log; it must
 	// equal the relay's. Default 8.
 	Partitions int
-	// Redis carries the streams, leases and dead-letter stream. Each owned
-	// partition holds one connection during its blocking read, so the
-	// client's pool should exceed the partitions it may own.
+	// Redis carries the streams, leases and dead-letter stream. A consumer
+	// holds one connection for its blocking reads (of every partition it
+	// owns) and uses another now and then for leases.
 	Redis redis.UniversalClient
 	// Pool is the consumer's own database, where Handler writes.
 	Pool *pgxpool.Pool
@@ -106,12 +126,16 @@ type Config struct {
 	// hence how soon a dead consumer's partitions are taken over. Leases
 	// are renewed every LeaseTTL/3. Default 10s.
 	LeaseTTL time.Duration
-	// BatchSize caps the entries read and applied in one transaction.
+	// BatchSize caps the entries read per partition in one stream read;
+	// a batch applies what one read returned for all owned partitions, so
+	// batches grow with load and are one event when traffic is light.
 	// Default 100.
 	BatchSize int
-	// Block is how long one stream read waits for new entries; it bounds
-	// how long a stop waits for a read in flight. Default 1s; never 0
-	// (which would mean forever in Redis).
+	// Block is how long one stream read waits for new entries when nothing
+	// is there: the only Redis traffic of an idle consumer besides lease
+	// renewals. Ownership changes and stops interrupt it (CLIENT UNBLOCK)
+	// when Redis is a *redis.Client. Default 5s; never 0 (which would mean
+	// forever in Redis).
 	Block time.Duration
 	// MaxAttempts is how many times a failing event is tried before it is
 	// parked. Default 5.
@@ -120,10 +144,11 @@ type Config struct {
 	// handler, database or Redis failure. Defaults 100ms and 5s.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
-	// AfterCommit, when set, is called after each commit that applied
-	// events, with those events in order (e.g. to announce changes). It is
-	// called from several partitions concurrently and should not block.
-	AfterCommit func(ctx context.Context, events []eventlog.Event)
+	// AfterCommit, when set, is called after each committed batch that
+	// applied events, with those events (in position order within each
+	// partition) and the handler's results (e.g. to announce changes). It
+	// is called from the consumer's goroutine and should not block.
+	AfterCommit func(ctx context.Context, applied []Applied)
 	// Logger receives warnings and errors (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -136,9 +161,7 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConsumerID == "" {
 		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		c.ConsumerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		c.ConsumerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), newToken()[:8])
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 10 * time.Second
@@ -147,7 +170,7 @@ func (c *Config) setDefaults() {
 		c.BatchSize = 100
 	}
 	if c.Block <= 0 {
-		c.Block = time.Second
+		c.Block = 5 * time.Second
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 5
@@ -251,7 +274,6 @@ type Consumer struct {
 	q   queries
 	log *slog.Logger
 
-	group      string // Redis consumer group: the consumer's Name
 	dlqKey     string
 	membersKey string
 
@@ -279,7 +301,6 @@ func New(cfg Config) (*Consumer, error) {
 		cfg:        cfg,
 		q:          newQueries(cfg.Schema),
 		log:        cfg.Logger.With("consumer", cfg.Name, "area", cfg.Area, "consumer_id", cfg.ConsumerID),
-		group:      cfg.Name,
 		dlqKey:     fmt.Sprintf("%s:dlq:%s:%s", cfg.Namespace, cfg.Name, cfg.Area),
 		membersKey: fmt.Sprintf("%s:consumers:%s:%s", cfg.Namespace, cfg.Name, cfg.Area),
 		parts:      make([]partStats, cfg.Partitions),
@@ -287,10 +308,6 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	for i := range c.parts {
 		c.parts[i].state.Store(StateNotOwned)
-	}
-	if rc, ok := cfg.Redis.(*redis.Client); ok && rc.Options().PoolSize < cfg.Partitions+2 {
-		c.log.Warn("consumer: Redis pool smaller than partitions+2; blocking reads will queue",
-			"pool_size", rc.Options().PoolSize, "partitions", cfg.Partitions)
 	}
 	return c, nil
 }
@@ -344,7 +361,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 // missing; an unreachable database is left to the retry loops.
 func (c *Consumer) checkMigrated(ctx context.Context) error {
 	var ok bool
-	err := c.cfg.Pool.QueryRow(ctx, c.q.migrated, c.cfg.Schema+".consumer_checkpoints").Scan(&ok)
+	err := c.cfg.Pool.QueryRow(ctx, c.q.migrated, c.cfg.Schema+".consumer_checkpoints",
+		c.cfg.Schema+".consumer_advance(text,text,integer[],bigint[],bigint[])").Scan(&ok)
 	if err != nil {
 		c.log.Warn("consumer: cannot check migrations; continuing", "err", err)
 		return nil
@@ -376,4 +394,11 @@ func (c *Consumer) backoff(n int) time.Duration {
 	var b [1]byte
 	_, _ = rand.Read(b[:])
 	return d - d*time.Duration(b[0])/(5*256)
+}
+
+// newToken is a random hex string of 16 bytes.
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -225,34 +223,43 @@ func (s *sink) problem(format string, args ...any) {
 	s.problems = append(s.problems, fmt.Sprintf(format, args...))
 }
 
-func (s *sink) Handle(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
+func (s *sink) Apply(ctx context.Context, b *Batch, ev eventlog.Event) (any, error) {
 	s.mu.Lock()
 	s.attempts[ev.ID]++
 	s.mu.Unlock()
 	if s.fail != nil {
 		if err := s.fail(ev); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	var last int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+s.schema+`.applied WHERE stream_id = $1`,
-		ev.StreamID).Scan(&last); err != nil {
-		return err
-	}
-	if ev.Version != last+1 {
-		s.problem("stream %s: version %d applied after %d", ev.StreamID, ev.Version, last)
-		return fmt.Errorf("out of order")
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.applied (event_id, stream_id, version, position) VALUES ($1, $2, $3, $4)`,
+	// The checks run in the batch, in order: the stream's last applied
+	// version before this event, then whether the insert found it there.
+	b.QueryRow(func(row pgx.Row) error {
+		var last int64
+		if err := row.Scan(&last); err != nil {
+			return err
+		}
+		if ev.Version != last+1 {
+			s.problem("stream %s: version %d applied after %d", ev.StreamID, ev.Version, last)
+		}
+		return nil
+	}, `SELECT coalesce(max(version), 0) FROM `+s.schema+`.applied WHERE stream_id = $1`, ev.StreamID)
+	b.QueryRow(func(row pgx.Row) error {
+		var n int
+		if err := row.Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			s.problem("event %s applied twice", ev.ID)
+		}
+		return nil
+	}, `WITH ins AS (INSERT INTO `+s.schema+`.applied (event_id, stream_id, version, position) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM ins`,
 		ev.ID, ev.StreamID, ev.Version, ev.Position)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		s.problem("event %s applied twice", ev.ID)
+	if s.extra != nil {
+		return s.extra.Apply(ctx, b, ev)
 	}
-	if err == nil && s.extra != nil {
-		err = s.extra.Handle(ctx, tx, ev)
-	}
-	return err
+	return ev.ID, nil
 }
 
 func (s *sink) count(t *testing.T) int {

@@ -2,8 +2,8 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -11,11 +11,13 @@ import (
 )
 
 // Leases: partition p of consumer name N on area A is owned by whoever holds
-// the key "ns:lease:N:A:p" (SET NX PX LeaseTTL). Its holder renews it every
-// LeaseTTL/3 with a compare-and-pexpire script and deletes it with a
-// compare-and-delete script when it lets go, so it can never extend or drop
-// a lease that has meanwhile passed to someone else. A holder that dies
-// stops renewing and its lease expires.
+// the key "ns:lease:N:A:p" (SET NX PX LeaseTTL). Every LeaseTTL/3 a holder
+// runs one script that heartbeats its membership, renews every lease it
+// holds (compare-and-pexpire, so it never extends a lease that has passed
+// to someone else), takes back a lease found missing (Redis emptied: the
+// partition then catches up from the log) and returns the live members. It
+// deletes a lease with a compare-and-delete script when it lets go. A
+// holder that dies stops renewing and its lease expires.
 //
 // Fair spread: every consumer of N/A heartbeats into the sorted set
 // "ns:consumers:N:A" (score: expiry time in ms). With n live members, a
@@ -24,85 +26,109 @@ import (
 // i*partitions/n), so a newcomer gets exactly what an old member releases.
 
 var (
-	renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+	// tickScript: KEYS[1] the membership set, KEYS[2..] the leases held;
+	// ARGV consumer id, now (ms), ttl (ms). Returns {status per lease
+	// (1 renewed, 2 was missing and is taken again, 0 held by another),
+	// live members}.
+	tickScript = redis.NewScript(`
+local id, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call("ZADD", KEYS[1], now + ttl, id)
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. now)
+redis.call("PEXPIRE", KEYS[1], 3 * ttl)
+local st = {}
+for i = 2, #KEYS do
+  local v = redis.call("GET", KEYS[i])
+  if v == id then
+    redis.call("PEXPIRE", KEYS[i], ttl)
+    st[#st + 1] = 1
+  elseif not v then
+    redis.call("SET", KEYS[i], id, "PX", ttl)
+    st[#st + 1] = 2
+  else
+    st[#st + 1] = 0
+  end
 end
-return 0`)
+return {st, redis.call("ZRANGEBYSCORE", KEYS[1], now, "+inf")}`)
 	releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("DEL", KEYS[1])
 end
 return 0`)
 )
 
-// worker is the manager's handle on one owned partition's goroutine.
-type worker struct {
-	p         int
-	cancel    context.CancelFunc // hard stop: lease lost, crash, grace over
-	stop      chan struct{}      // graceful stop: finish the batch in hand
-	stopOnce  sync.Once
-	done      chan struct{}
-	releasing bool // no longer renewed; waiting for the goroutine to end
+// lease is one partition lease this consumer holds.
+type lease struct {
 	renewedAt time.Time
+	releasing bool // no longer renewed; waiting for the loop to let go
 }
 
-func (w *worker) stopGracefully() { w.stopOnce.Do(func() { close(w.stop) }) }
-
-// manager owns the lease bookkeeping; only Run's goroutine touches it.
+// manager owns the leases and tells the loop which partitions to follow.
 type manager struct {
 	c          *Consumer
 	hard       context.Context
 	cancelHard context.CancelFunc
-	workers    map[int]*worker
-	exited     chan int
+	rd         *blockingReader
 	start      int // first partition this member prefers
+
+	mu      sync.Mutex
+	held    map[int]*lease
+	recheck map[int]bool // leases found gone: catch up
+	// changed wakes the loop when ownership changes (capacity 1).
+	changed chan struct{}
 }
 
 func newManager(ctx context.Context, c *Consumer) *manager {
-	// Workers must be able to finish the batch in hand after ctx is
-	// cancelled, so their context only ends on crash or when the grace
+	// The loop must be able to finish the batch in hand after ctx is
+	// cancelled, so its context only ends on crash or when the grace
 	// period is over.
 	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &manager{
 		c:          c,
 		hard:       hard,
 		cancelHard: cancel,
-		workers:    map[int]*worker{},
-		exited:     make(chan int, c.cfg.Partitions),
+		rd:         &blockingReader{rdb: c.cfg.Redis},
+		held:       map[int]*lease{},
+		recheck:    map[int]bool{},
+		changed:    make(chan struct{}, 1),
 	}
 }
 
 func (m *manager) run(ctx context.Context) error {
 	defer m.cancelHard()
+	stop := make(chan struct{})
+	l := &loop{c: m.c, m: m, ctx: m.hard, stop: stop, parts: map[int]*part{}, rd: m.rd, idleRelayed: -1}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.run()
+	}()
 	ticker := time.NewTicker(max(m.c.cfg.LeaseTTL/3, time.Millisecond))
 	defer ticker.Stop()
 	m.tick()
 	for {
 		select {
 		case <-ctx.Done():
-			m.shutdown()
+			// Let the loop finish the batch in hand, bounded by LeaseTTL
+			// (after which another consumer may hold the leases anyway),
+			// then leave the membership set so the others rebalance at once.
+			close(stop)
+			m.signal()
+			grace := time.AfterFunc(m.c.cfg.LeaseTTL, m.cancelHard)
+			<-done
+			grace.Stop()
+			m.leave()
 			return nil
 		case <-m.c.crashCh:
 			m.cancelHard()
-			m.waitAll()
+			m.signal()
+			<-done
 			return nil
-		case p := <-m.exited:
-			delete(m.workers, p)
 		case <-ticker.C:
 			m.tick()
 		}
 	}
 }
 
-// shutdown stops every partition gracefully, bounded by LeaseTTL (after
-// which another consumer may hold the lease anyway), and leaves the
-// membership set so the others rebalance at once.
-func (m *manager) shutdown() {
-	for _, w := range m.workers {
-		w.stopGracefully()
-	}
-	grace := time.AfterFunc(m.c.cfg.LeaseTTL, m.cancelHard)
-	m.waitAll()
-	grace.Stop()
+func (m *manager) leave() {
 	if m.c.noLease {
 		return
 	}
@@ -113,88 +139,142 @@ func (m *manager) shutdown() {
 	}
 }
 
-func (m *manager) waitAll() {
-	for _, w := range m.workers {
-		<-w.done
+// signal wakes the loop: its blocking read is interrupted (twice, in case
+// the first came just before the read started).
+func (m *manager) signal() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
 	}
+	m.rd.interrupt()
+	time.AfterFunc(20*time.Millisecond, m.rd.interrupt)
+}
+
+// ownership is what the loop should follow, and the partitions whose lease
+// was found gone since the last call.
+func (m *manager) ownership() (want, recheck map[int]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want = make(map[int]bool, len(m.held))
+	for p, ls := range m.held {
+		if !ls.releasing {
+			want[p] = true
+		}
+	}
+	recheck, m.recheck = m.recheck, map[int]bool{}
+	return want, recheck
+}
+
+// released is the loop saying it has let go of p.
+func (m *manager) released(p int) {
+	m.mu.Lock()
+	delete(m.held, p)
+	m.mu.Unlock()
+	m.c.releaseLease(p)
 }
 
 // tick heartbeats, renews the leases held and moves towards the fair share.
 func (m *manager) tick() {
 	now := time.Now()
-	if m.c.noLease {
-		for p := range m.c.cfg.Partitions {
-			if _, ok := m.workers[p]; !ok {
-				m.startWorker(p, now)
+	c := m.c
+	if c.noLease {
+		m.mu.Lock()
+		for p := range c.cfg.Partitions {
+			if m.held[p] == nil {
+				m.held[p] = &lease{renewedAt: now}
 			}
 		}
+		m.mu.Unlock()
+		m.signal()
 		return
 	}
-	ctx, cancel := context.WithTimeout(m.hard, m.c.cfg.LeaseTTL)
+	ctx, cancel := context.WithTimeout(m.hard, c.cfg.LeaseTTL)
 	defer cancel()
-	members, err := m.heartbeat(ctx, now)
-	m.renew(ctx, now)
+	m.mu.Lock()
+	var ps []int
+	keys := []string{c.membersKey}
+	for p, ls := range m.held {
+		if !ls.releasing {
+			ps = append(ps, p)
+		}
+	}
+	m.mu.Unlock()
+	slices.Sort(ps)
+	for _, p := range ps {
+		keys = append(keys, c.leaseKey(p))
+	}
+	res, err := tickScript.Run(ctx, c.cfg.Redis, keys, c.cfg.ConsumerID, now.UnixMilli(), c.cfg.LeaseTTL.Milliseconds()).Slice()
+	var members []string
+	if err == nil {
+		members, err = m.renewed(now, ps, res)
+	}
 	if err != nil {
-		m.c.log.Warn("consumer: heartbeat failed; keeping current partitions", "err", err)
+		c.log.Warn("consumer: lease renewal failed; keeping current partitions", "err", err)
+		m.expire(now)
 		return
 	}
 	m.rebalance(ctx, now, members)
 }
 
-// heartbeat records this consumer as live and returns the live members.
-func (m *manager) heartbeat(ctx context.Context, now time.Time) ([]string, error) {
-	rdb, key, ttl := m.c.cfg.Redis, m.c.membersKey, m.c.cfg.LeaseTTL
-	var live *redis.StringSliceCmd
-	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: m.c.cfg.ConsumerID})
-		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now.UnixMilli(), 10))
-		p.PExpire(ctx, key, 3*ttl)
-		live = p.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf"})
-		return nil
-	})
-	if err != nil {
-		return nil, err
+// renewed applies the tick script's answer and returns the live members.
+func (m *manager) renewed(now time.Time, ps []int, res []any) ([]string, error) {
+	if len(res) != 2 {
+		return nil, fmt.Errorf("lease script: unexpected reply %v", res)
 	}
-	members := live.Val()
+	st, _ := res[0].([]any)
+	if len(st) != len(ps) {
+		return nil, fmt.Errorf("lease script: %d statuses for %d leases", len(st), len(ps))
+	}
+	changed := false
+	m.mu.Lock()
+	for i, p := range ps {
+		ls := m.held[p]
+		if ls == nil {
+			continue
+		}
+		switch v, _ := st[i].(int64); v {
+		case 1:
+			ls.renewedAt = now
+		case 2:
+			ls.renewedAt = now
+			m.recheck[p] = true
+			changed = true
+			m.c.log.Warn("consumer: lease was gone (Redis emptied?); taken again, catching up from the log", "partition", p)
+		default:
+			m.c.log.Warn("consumer: lease lost to another consumer", "partition", p)
+			ls.releasing = true
+			changed = true
+		}
+	}
+	m.mu.Unlock()
+	if changed {
+		m.signal()
+	}
+	raw, _ := res[1].([]any)
+	members := make([]string, 0, len(raw))
+	for _, v := range raw {
+		if s, ok := v.(string); ok {
+			members = append(members, s)
+		}
+	}
 	slices.Sort(members)
 	return members, nil
 }
 
-// renew extends the leases held. A lease found missing (expired, or Redis
-// emptied) is taken again when free; one that cannot be renewed for a
-// whole LeaseTTL, or that someone else holds, stops its partition at once.
-func (m *manager) renew(ctx context.Context, now time.Time) {
-	c := m.c
-	ttlMS := c.cfg.LeaseTTL.Milliseconds()
-	for _, w := range m.workers {
-		if w.releasing {
-			continue
-		}
-		key := c.leaseKey(w.p)
-		n, err := renewScript.Run(ctx, c.cfg.Redis, []string{key}, c.cfg.ConsumerID, ttlMS).Int()
-		if err == nil && n == 0 {
-			var got bool
-			got, err = c.cfg.Redis.SetNX(ctx, key, c.cfg.ConsumerID, c.cfg.LeaseTTL).Result()
-			if err == nil && !got {
-				c.log.Warn("consumer: lease lost to another consumer", "partition", w.p)
-				m.drop(w)
-				continue
-			}
-		}
-		if err == nil {
-			w.renewedAt = now
-			continue
-		}
-		if now.Sub(w.renewedAt) >= c.cfg.LeaseTTL {
-			c.log.Warn("consumer: lease not renewed in time; letting the partition go", "partition", w.p, "err", err)
-			m.drop(w)
+// expire lets go of leases not renewed for a whole LeaseTTL.
+func (m *manager) expire(now time.Time) {
+	changed := false
+	m.mu.Lock()
+	for p, ls := range m.held {
+		if !ls.releasing && now.Sub(ls.renewedAt) >= m.c.cfg.LeaseTTL {
+			m.c.log.Warn("consumer: lease not renewed in time; letting the partition go", "partition", p)
+			ls.releasing, changed = true, true
 		}
 	}
-}
-
-func (m *manager) drop(w *worker) {
-	w.releasing = true
-	w.cancel()
+	m.mu.Unlock()
+	if changed {
+		m.signal()
+	}
 }
 
 // rank orders partitions by this member's preference (0 = most preferred).
@@ -210,58 +290,57 @@ func (m *manager) rebalance(ctx context.Context, now time.Time, members []string
 		m.start = i * c.cfg.Partitions / n
 	}
 	fair := fairShare(c.cfg.Partitions, n)
+	m.mu.Lock()
 	var active []int
-	for p, w := range m.workers {
-		if !w.releasing {
+	for p, ls := range m.held {
+		if !ls.releasing {
 			active = append(active, p)
+		}
+	}
+	var free []int
+	for k := 0; k < c.cfg.Partitions; k++ {
+		p := (m.start + k) % c.cfg.Partitions
+		if m.held[p] == nil {
+			free = append(free, p)
 		}
 	}
 	if len(active) > fair {
 		// Give up the least preferred ones: they are what the others prefer.
 		slices.SortFunc(active, func(a, b int) int { return m.rank(b) - m.rank(a) })
 		for _, p := range active[:len(active)-fair] {
-			w := m.workers[p]
-			w.releasing = true
-			w.stopGracefully()
+			m.held[p].releasing = true
 		}
+		m.mu.Unlock()
+		m.signal()
 		return
 	}
-	held := len(active)
-	for k := 0; k < c.cfg.Partitions && held < fair; k++ {
-		p := (m.start + k) % c.cfg.Partitions
-		if _, ok := m.workers[p]; ok {
-			continue
+	m.mu.Unlock()
+	held, got := len(active), false
+	for _, p := range free {
+		if held >= fair {
+			break
 		}
-		got, err := c.cfg.Redis.SetNX(ctx, c.leaseKey(p), c.cfg.ConsumerID, c.cfg.LeaseTTL).Result()
+		ok, err := c.cfg.Redis.SetNX(ctx, c.leaseKey(p), c.cfg.ConsumerID, c.cfg.LeaseTTL).Result()
 		if err != nil {
 			c.log.Warn("consumer: acquire lease", "partition", p, "err", err)
-			return
+			break
 		}
-		if got {
-			m.startWorker(p, now)
+		if ok {
+			m.mu.Lock()
+			m.held[p] = &lease{renewedAt: now}
+			m.mu.Unlock()
 			held++
+			got = true
 		}
+	}
+	if got {
+		m.signal()
 	}
 }
 
 // fairShare is the most partitions one of n live consumers may hold.
 func fairShare(partitions, n int) int {
 	return (partitions + n - 1) / max(n, 1)
-}
-
-func (m *manager) startWorker(p int, now time.Time) {
-	ctx, cancel := context.WithCancel(m.hard)
-	w := &worker{p: p, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), renewedAt: now}
-	m.workers[p] = w
-	pw := newPartWorker(ctx, m.c, p, w.stop)
-	go func() {
-		defer func() {
-			cancel()
-			close(w.done)
-			m.exited <- p
-		}()
-		pw.run()
-	}()
 }
 
 // releaseLease lets partition p go, unless the process is simulating a crash

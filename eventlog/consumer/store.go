@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,66 +29,59 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // queries holds the SQL of one schema; the schema name is validated before
 // it is spliced in.
 type queries struct {
-	ensure, lock, read, update, through, park, migrated string
+	ensure, read, advance, through, park, migrated string
 }
 
 func newQueries(schema string) queries {
 	cp := schema + ".consumer_checkpoints"
 	return queries{
-		ensure:  `INSERT INTO ` + cp + ` (name, area, partition) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		lock:    `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3 FOR UPDATE`,
-		read:    `SELECT position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = $3`,
-		update:  `UPDATE ` + cp + ` SET position = $4, updated_at = now() WHERE name = $1 AND area = $2 AND partition = $3`,
-		through: `UPDATE ` + cp + ` SET through = $4 WHERE name = $1 AND area = $2 AND partition = $3 AND through < $4`,
+		ensure:  `INSERT INTO ` + cp + ` (name, area, partition) SELECT $1, $2, unnest($3::integer[]) ON CONFLICT DO NOTHING`,
+		read:    `SELECT partition, position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = ANY($3::integer[])`,
+		advance: `SELECT ` + schema + `.consumer_advance($1, $2, $3::integer[], $4::bigint[], $5::bigint[])`,
+		through: `UPDATE ` + cp + ` SET through = $4 WHERE name = $1 AND area = $2 AND partition = ANY($3::integer[]) AND through < $4`,
 		park: `INSERT INTO ` + schema + `.consumer_dead_letters
 			(name, area, position, partition, event_id, stream_id, version, type, data, metadata, recorded_at, error, attempts, consumer_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
-		migrated: `SELECT to_regclass($1) IS NOT NULL`,
+		migrated: `SELECT to_regclass($1) IS NOT NULL AND to_regprocedure($2) IS NOT NULL`,
 	}
 }
 
-// lockCheckpoint locks partition p's checkpoint row for the rest of tx and
-// returns its position, creating the row when it is missing.
-func (c *Consumer) lockCheckpoint(ctx context.Context, tx pgx.Tx, p int) (int64, error) {
-	var pos int64
-	err := tx.QueryRow(ctx, c.q.lock, c.cfg.Name, c.cfg.Area, p).Scan(&pos)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err = tx.Exec(ctx, c.q.ensure, c.cfg.Name, c.cfg.Area, p); err != nil {
-			return 0, fmt.Errorf("create checkpoint %d: %w", p, err)
-		}
-		err = tx.QueryRow(ctx, c.q.lock, c.cfg.Name, c.cfg.Area, p).Scan(&pos)
+// readCheckpoints returns the checkpoints of partitions ps, creating the
+// rows that are missing, in one round trip.
+func (c *Consumer) readCheckpoints(ctx context.Context, ps []int) (map[int]int64, error) {
+	b := &pgx.Batch{}
+	b.Queue(c.q.ensure, c.cfg.Name, c.cfg.Area, ps)
+	b.Queue(c.q.read, c.cfg.Name, c.cfg.Area, ps)
+	br := c.cfg.Pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("create checkpoints: %w", err)
 	}
+	rows, err := br.Query()
 	if err != nil {
-		return 0, fmt.Errorf("lock checkpoint %d: %w", p, err)
+		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
-	return pos, nil
-}
-
-// readCheckpoint returns partition p's checkpoint without locking it,
-// creating the row when it is missing.
-func (c *Consumer) readCheckpoint(ctx context.Context, p int) (int64, error) {
-	if _, err := c.cfg.Pool.Exec(ctx, c.q.ensure, c.cfg.Name, c.cfg.Area, p); err != nil {
-		return 0, fmt.Errorf("create checkpoint %d: %w", p, err)
-	}
+	out := make(map[int]int64, len(ps))
+	var p int
 	var pos int64
-	if err := c.cfg.Pool.QueryRow(ctx, c.q.read, c.cfg.Name, c.cfg.Area, p).Scan(&pos); err != nil {
-		return 0, fmt.Errorf("read checkpoint %d: %w", p, err)
+	if _, err := pgx.ForEachRow(rows, []any{&p, &pos}, func() error { out[p] = pos; return nil }); err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
-	return pos, nil
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	return out, nil
 }
 
-// insertDeadLetter records a parked event inside tx.
-func (c *Consumer) insertDeadLetter(ctx context.Context, tx pgx.Tx, p int, ev eventlog.Event, cause error, attempts int) error {
+// parkStmt is the dead-letter row of a parked event, queued in the batch
+// that moves the checkpoint past it.
+func (c *Consumer) parkStmt(b *Batch, p int, ev eventlog.Event, cause error, attempts int) {
 	meta, err := json.Marshal(ev.Metadata)
 	if err != nil {
-		return fmt.Errorf("dead letter %s: metadata: %w", ev.ID, err)
+		meta = []byte(`{}`)
 	}
-	_, err = tx.Exec(ctx, c.q.park, c.cfg.Name, c.cfg.Area, ev.Position, p, clean(ev.ID), clean(ev.StreamID),
+	b.Exec(c.q.park, c.cfg.Name, c.cfg.Area, ev.Position, p, clean(ev.ID), clean(ev.StreamID),
 		ev.Version, clean(ev.Type), clean(string(ev.Data)), meta, ev.RecordedAt, clean(cause.Error()), attempts, c.cfg.ConsumerID)
-	if err != nil {
-		return fmt.Errorf("dead letter %s: %w", ev.ID, err)
-	}
-	return nil
 }
 
 // clean makes s storable as PostgreSQL text (valid UTF-8, no NUL), so that a

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -23,7 +22,7 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	t.Parallel()
 	var cfg Config
 	cfg.setDefaults()
-	if cfg.Partitions != 8 || cfg.LeaseTTL != 10*time.Second || cfg.BatchSize != 100 || cfg.Block != time.Second ||
+	if cfg.Partitions != 8 || cfg.LeaseTTL != 10*time.Second || cfg.BatchSize != 100 || cfg.Block != 5*time.Second ||
 		cfg.MaxAttempts != 5 || cfg.Backoff != 100*time.Millisecond || cfg.MaxBackoff != 5*time.Second ||
 		cfg.ConsumerID == "" || cfg.Logger == nil {
 		t.Errorf("defaults: %+v", cfg)
@@ -39,7 +38,7 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	ok := Config{
 		Name: "projector", Area: "customers", Namespace: "crm", Redis: rdb,
 		Pool: &pgxpool.Pool{}, Schema: "read", Source: sliceSource(nil),
-		Handler: HandlerFunc(func(context.Context, pgx.Tx, eventlog.Event) error { return nil }),
+		Handler: HandlerFunc(func(context.Context, *Batch, eventlog.Event) (any, error) { return nil, nil }),
 	}
 	if _, err := New(ok); err != nil {
 		t.Errorf("New(valid) = %v", err)

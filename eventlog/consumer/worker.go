@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,9 +15,8 @@ import (
 	"crm/eventlog"
 )
 
-// errStopping ends work left for redelivery because the partition is
-// stopping.
-var errStopping = errors.New("consumer: partition stopping")
+// errStopping ends work left for later because the consumer is stopping.
+var errStopping = errors.New("consumer: stopping")
 
 // item is one event to apply, from the stream or from the log.
 type item struct {
@@ -24,314 +24,286 @@ type item struct {
 	// prev: no event of this partition lies strictly between prev and
 	// ev.Position. Applying is safe only when prev <= checkpoint.
 	prev int64
-	// id is the Redis entry id to acknowledge ("" for events from the log).
-	id string
-	// missing: the entry's content is unknown (trimmed while pending, or
-	// undecodable); only its position is known. It is skipped when at or
-	// below the checkpoint and is a gap otherwise.
+	// missing: the entry's content is unknown (undecodable); only its
+	// position is known. It is skipped when at or below the checkpoint and
+	// is a gap otherwise.
 	missing bool
 }
 
-// partWorker follows one owned partition.
-type partWorker struct {
-	c    *Consumer
-	p    int
-	key  string
-	ctx  context.Context // ends on crash, lost lease or end of grace
-	stop <-chan struct{} // graceful stop
-	st   *partStats
-	log  *slog.Logger
-	// known is a checkpoint value this worker has seen committed; the
-	// checkpoint never moves back, so entries at or below it can be
-	// acknowledged without a transaction.
+// part is one owned partition as the loop follows it.
+type part struct {
+	p   int
+	key string
+	st  *partStats
+	// known is the partition's committed checkpoint.
 	known int64
-	// through is the through mark this worker last recorded (see
-	// advanceThrough).
+	// readTo is the last position read from the stream into queue.
+	readTo int64
+	queue  []item
+	// catchUp: the partition must be filled from the log before it follows
+	// the stream again (taken over, gap found, lease found gone).
+	catchUp bool
+	// Failure bookkeeping of the event at failPos: attempts so far, last
+	// error, and no retry before holdUntil.
+	failPos   int64
+	attempts  int
+	lastErr   error
+	holdUntil time.Time
+	// through is the through mark last recorded.
 	through int64
-	// reclaimed is when the worker last took over entries left pending
-	// under another consumer (see reclaim).
-	reclaimed time.Time
+	// gapAt and gapRepeats: the same gap found again right after a
+	// catch-up is worth an error log and a pause.
+	gapAt      int64
+	gapRepeats int
 }
 
-func newPartWorker(ctx context.Context, c *Consumer, p int, stop <-chan struct{}) *partWorker {
-	return &partWorker{
-		c:    c,
-		p:    p,
-		key:  eventlog.StreamKey(c.cfg.Namespace, c.cfg.Area, p),
-		ctx:  ctx,
-		stop: stop,
-		st:   &c.parts[p],
-		log:  c.log.With("partition", p),
-	}
+func (pt *part) setKnown(cp int64) {
+	pt.known = cp
+	pt.st.checkpoint.Store(cp)
 }
 
-func (w *partWorker) stopping() bool {
+func (pt *part) held(now time.Time) bool { return now.Before(pt.holdUntil) }
+
+// loop is the consumer's one reading and applying goroutine.
+type loop struct {
+	c     *Consumer
+	m     *manager
+	ctx   context.Context // ends on crash or end of grace
+	stop  <-chan struct{} // graceful stop: finish the batch in hand
+	parts map[int]*part
+	rd    *blockingReader
+	// infraFails counts consecutive database or Redis failures.
+	infraFails int
+	// singles: after a batch failed at commit, the next batches carry one
+	// event each until this many have gone through, to find the culprit.
+	singles int
+	// gapSeen: a gap was found since the flag was last cleared.
+	gapSeen bool
+	// epoch is the value of the namespace's epoch key (see epochKey) that
+	// the partitions have caught up under; idleRelayed is the relayed mark
+	// read after the last read that found nothing, under that epoch (-1:
+	// none).
+	epoch       string
+	idleRelayed int64
+}
+
+func (l *loop) stopping() bool {
 	select {
-	case <-w.stop:
+	case <-l.stop:
 		return true
-	case <-w.ctx.Done():
+	case <-l.ctx.Done():
 		return true
 	default:
 		return false
 	}
 }
 
-// sleep waits d; false when the partition is stopping meanwhile.
-func (w *partWorker) sleep(d time.Duration) bool {
+// sleep waits d, or until ownership changes; false when stopping.
+func (l *loop) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-w.stop:
+	case <-l.m.changed:
+		return !l.stopping()
+	case <-l.stop:
 		return false
-	case <-w.ctx.Done():
+	case <-l.ctx.Done():
 		return false
 	}
 }
 
-func (w *partWorker) setCheckpoint(cp int64) {
-	if cp > w.known {
-		w.known = cp
-	}
-	w.st.checkpoint.Store(cp)
-}
-
-func (w *partWorker) run() {
-	w.st.owned.Store(true)
-	w.st.state.Store(StateRunning)
+func (l *loop) run() {
 	defer func() {
-		w.st.owned.Store(false)
-		w.st.state.Store(StateNotOwned)
-		w.c.releaseLease(w.p)
+		l.rd.close()
+		for p := range l.parts {
+			l.drop(p)
+		}
 	}()
-	var catchUp bool
-	for fails := 1; ; fails++ {
-		created, err := w.prepare()
-		if err == nil {
-			catchUp = created
-			break
-		}
-		w.log.Warn("consumer: preparing partition", "err", err)
-		if !w.sleep(w.c.backoff(fails)) {
-			return
-		}
-	}
-	w.follow(catchUp)
-}
-
-// prepare reads the checkpoint, makes sure the consumer group exists and
-// claims what a dead consumer left pending. created reports a new group:
-// the stream may have been lost, so the partition catches up first.
-func (w *partWorker) prepare() (created bool, err error) {
-	cp, err := w.c.readCheckpoint(w.ctx, w.p)
-	if err != nil {
-		return false, err
-	}
-	w.setCheckpoint(cp)
-	if created, err = w.createGroup(); err != nil {
-		return false, err
-	}
-	if !created {
-		w.claim(0)
-	}
-	return created, nil
-}
-
-// createGroup creates the partition's consumer group at the checkpoint, so
-// it delivers only entries after it. BUSYGROUP (it exists) is fine.
-func (w *partWorker) createGroup() (created bool, err error) {
-	err = w.c.cfg.Redis.XGroupCreateMkStream(w.ctx, w.key, w.c.group, eventlog.EntryID(w.known)).Err()
-	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("create group on %s: %w", w.key, err)
-	}
-	return true, nil
-}
-
-// claim moves every entry pending in the group for at least minIdle to
-// this consumer (whoever had them held this partition's lease and is gone)
-// and forgets consumers with nothing pending. Failures are only logged: the
-// checkpoint and gap detection make up for anything left behind.
-func (w *partWorker) claim(minIdle time.Duration) {
-	rdb, c := w.c.cfg.Redis, w.c
-	start := "0-0"
-	for range 1000 {
-		ids, next, err := rdb.XAutoClaimJustID(w.ctx, &redis.XAutoClaimArgs{
-			Stream: w.key, Group: c.group, Consumer: c.cfg.ConsumerID, Start: start, Count: int64(c.cfg.BatchSize),
-			MinIdle: minIdle,
-		}).Result()
-		if err != nil {
-			w.log.Warn("consumer: claim pending entries", "err", err)
-			return
-		}
-		if len(ids) > 0 {
-			w.log.Info("consumer: claimed pending entries", "count", len(ids))
-		}
-		if next == "0-0" || next == "" {
-			break
-		}
-		start = next
-	}
-	consumers, err := rdb.XInfoConsumers(w.ctx, w.key, c.group).Result()
-	if err != nil {
-		return
-	}
-	for _, cons := range consumers {
-		if cons.Name != c.cfg.ConsumerID && cons.Pending == 0 {
-			rdb.XGroupDelConsumer(w.ctx, w.key, c.group, cons.Name)
-		}
-	}
-}
-
-// follow reads the stream until the partition stops: first this consumer's
-// pending entries ("0"), then new ones (">"), catching up from the log
-// whenever entries are found missing or the group is gone.
-func (w *partWorker) follow(catchUp bool) {
-	c := w.c
-	pending, cursor := true, "0"
-	var fails, gapRepeats int
-	var lastGap int64 = -1
-	for !w.stopping() {
-		if catchUp {
-			if lastGap >= 0 && gapRepeats > 1 && !w.sleep(c.backoff(gapRepeats)) {
+	for !l.stopping() {
+		l.sync()
+		if len(l.parts) == 0 {
+			if !l.sleep(time.Hour) {
 				return
 			}
-			if err := w.catchUp(); err != nil {
-				if errors.Is(err, errStopping) || w.stopping() {
-					return
-				}
-				fails++
-				w.log.Warn("consumer: catch-up failed; retrying", "err", err, "retry", fails)
-				if !w.sleep(c.backoff(fails)) {
-					return
-				}
-				continue
-			}
-			// Entries delivered to a previous owner during a brief overlap
-			// may still be pending under its name: take them too, so the
-			// pending read below acknowledges them.
-			w.claim(0)
-			catchUp, pending, cursor, fails = false, true, "0", 0
 			continue
 		}
-		args := &redis.XReadGroupArgs{
-			Group: c.group, Consumer: c.cfg.ConsumerID, Count: int64(c.cfg.BatchSize), Block: c.cfg.Block,
-			Streams: []string{w.key, ">"},
+		if err := l.step(); err != nil {
+			if errors.Is(err, errStopping) || l.stopping() {
+				return
+			}
+			l.infraFails++
+			l.c.log.Warn("consumer: failure; retrying", "err", err, "retry", l.infraFails)
+			if !l.sleep(l.c.backoff(l.infraFails)) {
+				return
+			}
+			continue
 		}
-		var head int64
-		if pending {
-			args.Streams[1], args.Block = cursor, -1 // history answers at once
-		} else {
-			head = w.relayed() // read before the stream: see advanceThrough
+		l.infraFails = 0
+	}
+}
+
+// sync takes the manager's view of ownership: new partitions start with a
+// catch-up, dropped ones are handed back.
+func (l *loop) sync() {
+	want, recheck := l.m.ownership()
+	for p := range l.parts {
+		if !want[p] {
+			l.drop(p)
 		}
-		res, err := c.cfg.Redis.XReadGroup(w.ctx, args).Result()
+	}
+	for p := range want {
+		pt := l.parts[p]
+		if pt == nil {
+			pt = &part{p: p, key: eventlog.StreamKey(l.c.cfg.Namespace, l.c.cfg.Area, p), st: &l.c.parts[p], catchUp: true}
+			pt.st.owned.Store(true)
+			pt.st.state.Store(StateCatchingUp)
+			l.parts[p] = pt
+		}
+		if recheck[p] {
+			pt.catchUp = true
+		}
+	}
+}
+
+func (l *loop) drop(p int) {
+	pt := l.parts[p]
+	delete(l.parts, p)
+	pt.st.owned.Store(false)
+	pt.st.state.Store(StateNotOwned)
+	l.m.released(p)
+}
+
+// step does one thing: a catch-up, a batch of what is in hand, or a read.
+func (l *loop) step() error {
+	now := time.Now()
+	var catching, ready, readable []*part
+	for _, pt := range l.sorted() {
 		switch {
-		case errors.Is(err, redis.Nil):
-			pending, fails = false, 0
-			if w.advanceThrough(head) && w.reclaim() {
-				pending, cursor = true, "0"
+		case pt.held(now) && pt.failPos == 0:
+			// paused after a gap; nothing to do
+		case pt.catchUp:
+			catching = append(catching, pt)
+		case len(pt.queue) > 0:
+			if !pt.held(now) || pt.queue[0].ev.Position < pt.failPos {
+				ready = append(ready, pt)
 			}
-			continue
-		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
-			// The stream or its group is gone (Redis restarted empty,
-			// flushed, key deleted): whatever it held must come from the log.
-			w.log.Warn("consumer: consumer group missing; recreating and catching up")
-			if _, err := w.createGroup(); err != nil {
-				fails++
-				w.log.Warn("consumer: recreate group", "err", err, "retry", fails)
-				if !w.sleep(c.backoff(fails)) {
-					return
-				}
-			}
-			catchUp = true
-			continue
-		case err != nil:
-			if w.stopping() {
-				return
-			}
-			fails++
-			w.log.Warn("consumer: reading stream", "err", err, "retry", fails)
-			w.sleep(c.backoff(fails))
-			continue
-		}
-		fails = 0
-		var msgs []redis.XMessage
-		if len(res) > 0 {
-			msgs = res[0].Messages
-		}
-		if pending {
-			if len(msgs) == 0 {
-				pending = false
-				continue
-			}
-			cursor = msgs[len(msgs)-1].ID
-		}
-		if len(msgs) == 0 {
-			if !pending && w.advanceThrough(head) && w.reclaim() {
-				pending, cursor = true, "0"
-			}
-			continue
-		}
-		gapAt, err := w.applyItems(w.decode(msgs))
-		if err != nil { // stopping: the rest stays pending for redelivery
-			return
-		}
-		if !pending && gapAt < 0 && len(msgs) < c.cfg.BatchSize && w.advanceThrough(head) && w.reclaim() {
-			pending, cursor = true, "0"
-		}
-		if gapAt >= 0 {
-			if gapAt == lastGap {
-				gapRepeats++
-			} else {
-				lastGap, gapRepeats = gapAt, 1
-			}
-			if gapRepeats > 1 {
-				w.log.Error("consumer: entries still missing after catching up from the log", "position", gapAt)
-			}
-			catchUp = true
+		default:
+			readable = append(readable, pt)
 		}
 	}
+	switch {
+	case len(catching) > 0:
+		return l.catchUp(catching)
+	case len(ready) > 0:
+		return l.applyReady(ready)
+	case len(readable) > 0:
+		return l.read(readable)
+	}
+	// Everything is held: wait for the first hold to end.
+	wake := now.Add(time.Hour)
+	for _, pt := range l.parts {
+		if pt.held(now) && pt.holdUntil.Before(wake) {
+			wake = pt.holdUntil
+		}
+	}
+	if !l.sleep(time.Until(wake)) {
+		return errStopping
+	}
+	return nil
 }
 
-// decode turns stream entries into items; an entry that cannot be read is a
-// missing item, filled from the log when it lies beyond the checkpoint.
-func (w *partWorker) decode(msgs []redis.XMessage) []item {
-	items := make([]item, 0, len(msgs))
+func (l *loop) sorted() []*part {
+	out := make([]*part, 0, len(l.parts))
+	for _, pt := range l.parts {
+		out = append(out, pt)
+	}
+	slices.SortFunc(out, func(a, b *part) int { return a.p - b.p })
+	return out
+}
+
+// read waits for entries after each readable partition's position, on
+// all of them at once. Partitions with held work shorten the wait.
+func (l *loop) read(ps []*part) error {
+	block := l.c.cfg.Block
+	now := time.Now()
+	for _, pt := range l.parts {
+		if pt.held(now) {
+			block = min(block, max(time.Until(pt.holdUntil), time.Millisecond))
+		}
+	}
+	args := &redis.XReadArgs{Count: int64(l.c.cfg.BatchSize), Block: block}
+	for _, pt := range ps {
+		args.Streams = append(args.Streams, pt.key)
+	}
+	for _, pt := range ps {
+		args.Streams = append(args.Streams, eventlog.EntryID(pt.readTo))
+	}
+	select {
+	case <-l.m.changed:
+		return nil // ownership changed: sync first
+	default:
+	}
+	res, err := l.rd.read(l.ctx, args)
+	if errors.Is(err, redis.Nil) {
+		return l.idle(ps)
+	}
+	l.idleRelayed = -1
+	if err != nil {
+		if l.stopping() {
+			return errStopping
+		}
+		return fmt.Errorf("read streams: %w", err)
+	}
+	for _, s := range res {
+		pt := l.byKey(s.Stream)
+		if pt == nil {
+			continue
+		}
+		l.decode(pt, s.Messages)
+	}
+	return nil
+}
+
+func (l *loop) byKey(key string) *part {
+	for _, pt := range l.parts {
+		if pt.key == key {
+			return pt
+		}
+	}
+	return nil
+}
+
+// decode queues stream entries; an entry that cannot be read is a missing
+// item, filled from the log when it lies beyond the checkpoint.
+func (l *loop) decode(pt *part, msgs []redis.XMessage) {
 	for _, m := range msgs {
 		pos, ok := entryPosition(m.ID)
-		if !ok {
+		if !ok || pos <= pt.readTo {
 			// Not written by the relay (ids are "<position>-0"): nothing to apply.
-			w.log.Error("consumer: foreign stream entry acknowledged without applying", "entry", m.ID)
-			w.ack([]item{{id: m.ID}})
+			l.c.log.Error("consumer: foreign stream entry skipped", "partition", pt.p, "entry", m.ID)
 			continue
 		}
-		it := item{id: m.ID, ev: eventlog.Event{Position: pos}}
-		if len(m.Values) == 0 {
-			it.missing = true // trimmed while pending
-			items = append(items, it)
-			continue
-		}
+		pt.readTo = pos
+		it := item{ev: eventlog.Event{Position: pos}}
 		ev, prev, err := eventlog.DecodeEntry(m.Values)
 		switch {
 		case err != nil:
-			w.log.Error("consumer: undecodable stream entry; will read it from the log", "entry", m.ID, "err", err)
+			l.c.log.Error("consumer: undecodable stream entry; will read it from the log", "partition", pt.p, "entry", m.ID, "err", err)
 			it.missing = true
 		case ev.Position != pos:
-			w.log.Error("consumer: entry id and position disagree; will read it from the log", "entry", m.ID, "position", ev.Position)
+			l.c.log.Error("consumer: entry id and position disagree; will read it from the log", "partition", pt.p, "entry", m.ID, "position", ev.Position)
 			it.missing = true
-		case eventlog.Partition(ev.StreamID, w.c.cfg.Partitions) != w.p:
-			w.log.Error("consumer: entry in the wrong partition: relay and consumer must use the same Partitions",
-				"entry", m.ID, "stream_id", ev.StreamID)
+		case eventlog.Partition(ev.StreamID, l.c.cfg.Partitions) != pt.p:
+			l.c.log.Error("consumer: entry in the wrong partition: relay and consumer must use the same Partitions",
+				"partition", pt.p, "entry", m.ID, "stream_id", ev.StreamID)
 			it.missing = true
 		default:
 			it.ev, it.prev = ev, prev
 		}
-		items = append(items, it)
+		pt.queue = append(pt.queue, it)
 	}
-	return items
 }
 
 // entryPosition parses a relay entry id "<position>-0".
@@ -344,78 +316,249 @@ func entryPosition(id string) (int64, bool) {
 	return pos, err == nil && pos > 0
 }
 
-// catchUp applies this partition's events from the log, from the
-// checkpoint to the log's end.
-func (w *partWorker) catchUp() error {
-	c := w.c
-	w.st.state.Store(StateCatchingUp)
-	cp, err := c.readCheckpoint(w.ctx, w.p)
+// epochKey holds a random value, set by the first consumer that finds it
+// missing: it changes only when Redis lost its data (restarted empty,
+// flushed), and then every partition must catch up from the log.
+func epochKey(ns string) string { return ns + ":epoch" }
+
+var epochScript = redis.NewScript(`local v = redis.call("GET", KEYS[1])
+if not v then
+  v = ARGV[1]
+  redis.call("SET", KEYS[1], v)
+end
+return v`)
+
+// checkEpoch reads (or sets) the epoch; when it is not the one the
+// partitions caught up under, all of them catch up again.
+func (l *loop) checkEpoch(seen string) error {
+	if seen == "" {
+		v, err := epochScript.Run(l.ctx, l.c.cfg.Redis, []string{epochKey(l.c.cfg.Namespace)}, newToken()).Text()
+		if err != nil {
+			return fmt.Errorf("epoch: %w", err)
+		}
+		seen = v
+	}
+	if seen != l.epoch {
+		if l.epoch != "" {
+			l.c.log.Warn("consumer: Redis lost its data; catching up every partition from the log")
+		}
+		for _, pt := range l.parts {
+			pt.catchUp = true
+		}
+		l.epoch, l.idleRelayed = seen, -1
+	}
+	return nil
+}
+
+// idle follows a read that found nothing: every entry the relay had
+// written when the previous idle read ended (idleRelayed) was in the
+// streams before this read began, so the partitions read, with nothing in
+// hand, are applied through it — unless Redis lost its data meanwhile,
+// which the epoch tells. Recording that (the through mark) lets a reader
+// wait for "the log up to P" on a partition that gets no event. It costs
+// one MGET per idle read, and a statement only when the mark moves.
+func (l *loop) idle(ps []*part) error {
+	c := l.c
+	vals, err := c.cfg.Redis.MGet(l.ctx, eventlog.RelayedKey(c.cfg.Namespace, c.cfg.Area), epochKey(c.cfg.Namespace)).Result()
+	if err != nil {
+		return fmt.Errorf("read relayed mark: %w", err)
+	}
+	ep, _ := vals[1].(string)
+	if ep == "" || ep != l.epoch {
+		return l.checkEpoch(ep)
+	}
+	h := l.idleRelayed
+	rel, _ := vals[0].(string)
+	l.idleRelayed, _ = strconv.ParseInt(rel, 10, 64)
+	var nums []int
+	for _, pt := range ps {
+		if l.parts[pt.p] == pt && !pt.catchUp && len(pt.queue) == 0 && pt.readTo == pt.known && pt.through < h {
+			nums = append(nums, pt.p)
+		}
+	}
+	if len(nums) == 0 {
+		return nil
+	}
+	if _, err := c.cfg.Pool.Exec(l.ctx, c.q.through, c.cfg.Name, c.cfg.Area, nums, h); err != nil {
+		return fmt.Errorf("record through mark: %w", err)
+	}
+	for _, p := range nums {
+		l.parts[p].through = h
+	}
+	return nil
+}
+
+// gap records that pt found entries missing at pos: it catches up from
+// the log, after a pause when the same gap comes back right after one.
+func (l *loop) gap(pt *part, pos int64) {
+	if pos == pt.gapAt {
+		pt.gapRepeats++
+	} else {
+		pt.gapAt, pt.gapRepeats = pos, 1
+	}
+	if pt.gapRepeats > 1 {
+		l.c.log.Error("consumer: entries still missing after catching up from the log", "partition", pt.p, "position", pos)
+		pt.holdUntil = time.Now().Add(l.c.backoff(pt.gapRepeats))
+	}
+	pt.catchUp, pt.queue = true, nil
+	l.gapSeen = true
+}
+
+// catchUp applies the partitions' events from the log, from their
+// checkpoints to the log's end, reading the log once for all of them.
+func (l *loop) catchUp(ps []*part) error {
+	c := l.c
+	if err := l.checkEpoch(""); err != nil {
+		return err
+	}
+	nums := make([]int, len(ps))
+	for i, pt := range ps {
+		nums[i] = pt.p
+		pt.st.state.Store(StateCatchingUp)
+	}
+	cps, err := c.readCheckpoints(l.ctx, nums)
 	if err != nil {
 		return err
 	}
-	w.setCheckpoint(cp)
-	w.log.Info("consumer: catching up from the log", "checkpoint", cp)
-	limit := min(c.cfg.BatchSize*c.cfg.Partitions, eventlog.MaxPageLimit)
-	after, chain := cp, cp
+	after := int64(-1)
+	chain := make(map[int]int64, len(ps))
+	for _, pt := range ps {
+		pt.setKnown(cps[pt.p])
+		pt.queue, pt.readTo = nil, pt.known
+		chain[pt.p] = pt.known
+		if after < 0 || pt.known < after {
+			after = pt.known
+		}
+	}
+	c.log.Info("consumer: catching up from the log", "partitions", nums, "from", after)
+	limit := eventlog.MaxPageLimit
 	for {
-		if w.stopping() {
+		if l.stopping() {
 			return errStopping
 		}
-		evs, err := c.cfg.Source.ReadLog(w.ctx, after, limit)
+		evs, err := c.cfg.Source.ReadLog(l.ctx, after, limit)
 		if err != nil {
 			return fmt.Errorf("read log after %d: %w", after, err)
 		}
 		if len(evs) == 0 {
 			break
 		}
-		var items []item
 		for _, ev := range evs {
 			if ev.Position <= after {
 				return fmt.Errorf("read log after %d: got position %d out of order", after, ev.Position)
 			}
 			after = ev.Position
-			if eventlog.Partition(ev.StreamID, c.cfg.Partitions) == w.p {
-				// The log is contiguous from cp on, so the previous event
-				// of this partition is the last one we kept.
-				items = append(items, item{ev: ev, prev: chain})
-				chain = ev.Position
+			p := eventlog.Partition(ev.StreamID, c.cfg.Partitions)
+			pt := l.parts[p]
+			if pt == nil || !pt.catchUp || ev.Position <= chain[p] {
+				continue
 			}
+			// The log is contiguous, so the previous event of this
+			// partition is the last one kept.
+			pt.queue = append(pt.queue, item{ev: ev, prev: chain[p]})
+			chain[p] = ev.Position
 		}
-		gapAt, err := w.applyItems(items)
-		if err != nil {
+		if err := l.drain(ps); err != nil {
 			return err
 		}
-		if gapAt >= 0 {
-			// Only when the checkpoint moved back under us: start over.
-			return fmt.Errorf("checkpoint moved back during catch-up (at position %d)", gapAt)
-		}
 	}
-	// The log had nothing after `after`: the partition is applied through it.
-	w.markThrough(after)
-	c.catch.Add(1)
-	w.st.state.Store(StateRunning)
-	w.log.Info("consumer: caught up; following the stream again", "checkpoint", w.st.checkpoint.Load())
+	// The log had nothing after `after`: the partitions are applied through it.
+	if _, err := c.cfg.Pool.Exec(l.ctx, c.q.through, c.cfg.Name, c.cfg.Area, nums, after); err != nil {
+		return fmt.Errorf("record through mark: %w", err)
+	}
+	for _, pt := range ps {
+		pt.catchUp, pt.readTo, pt.through = false, pt.known, max(pt.through, after)
+		pt.st.state.Store(StateRunning)
+	}
+	c.catch.Add(int64(len(ps)))
+	c.log.Info("consumer: caught up; following the streams", "partitions", nums, "through", after)
 	return nil
 }
 
-// ack acknowledges entries after their commit. A failure only means they
-// are delivered again and skipped.
-func (w *partWorker) ack(items []item) {
-	if w.c.crashed.Load() {
-		return
-	}
-	ids := make([]string, 0, len(items))
-	for _, it := range items {
-		if it.id != "" {
-			ids = append(ids, it.id)
+// drain applies the queues of ps until they are empty, waiting out the
+// holds of failing events.
+func (l *loop) drain(ps []*part) error {
+	for {
+		now := time.Now()
+		var ready []*part
+		var wait time.Duration
+		for _, pt := range ps {
+			if len(pt.queue) == 0 || l.parts[pt.p] != pt {
+				continue
+			}
+			if pt.held(now) && pt.queue[0].ev.Position >= pt.failPos {
+				wait = max(wait, time.Until(pt.holdUntil))
+				continue
+			}
+			ready = append(ready, pt)
+		}
+		if len(ready) == 0 {
+			if wait == 0 {
+				return nil
+			}
+			if !l.sleep(wait) {
+				return errStopping
+			}
+			l.sync()
+			continue
+		}
+		l.gapSeen = false
+		if err := l.applyReady(ready); err != nil {
+			return err
+		}
+		if l.gapSeen {
+			// Only when a checkpoint moved back under us: start over.
+			return errors.New("entries missing during catch-up from the log; starting over")
 		}
 	}
-	if len(ids) == 0 {
+}
+
+// blockingReader does the loop's blocking stream reads on a connection of
+// its own, so that they can be interrupted with CLIENT UNBLOCK.
+type blockingReader struct {
+	rdb  redis.UniversalClient
+	conn *redis.Conn
+	id   atomic.Int64
+}
+
+func (r *blockingReader) read(ctx context.Context, args *redis.XReadArgs) ([]redis.XStream, error) {
+	client, ok := r.rdb.(*redis.Client)
+	if !ok {
+		return r.rdb.XRead(ctx, args).Result()
+	}
+	if r.conn == nil {
+		conn := client.Conn()
+		id, err := conn.ClientID(ctx).Result()
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		r.conn = conn
+		r.id.Store(id)
+	}
+	res, err := r.conn.XRead(ctx, args).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		r.close()
+	}
+	return res, err
+}
+
+// interrupt ends a blocking read in flight (it returns as if it had timed
+// out). Reads that start later are not affected.
+func (r *blockingReader) interrupt() {
+	id := r.id.Load()
+	if id == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := w.c.cfg.Redis.XAck(ctx, w.key, w.c.group, ids...).Err(); err != nil {
-		w.log.Warn("consumer: XACK failed; entries will be redelivered and skipped", "err", err)
+	r.rdb.ClientUnblock(ctx, id)
+}
+
+func (r *blockingReader) close() {
+	if r.conn != nil {
+		r.conn.Close()
+		r.conn = nil
+		r.id.Store(0)
 	}
 }

@@ -25,13 +25,19 @@ type Change struct {
 	At string `json:"-"`
 }
 
-// Announcement is what the projector publishes after each commit.
+// Announcement is what the projector publishes after each committed batch
+// (see projector.Announcement).
 type Announcement struct {
-	Projection string   `json:"projection"`
-	Area       string   `json:"area"`
-	Partition  int      `json:"partition"`
-	Position   int64    `json:"position"`
-	Changes    []Change `json:"changes"`
+	Projection string              `json:"projection"`
+	Area       string              `json:"area"`
+	Positions  []PartitionPosition `json:"positions"`
+	Changes    []Change            `json:"changes"`
+}
+
+// PartitionPosition is one partition's checkpoint after the batch.
+type PartitionPosition struct {
+	Partition int   `json:"partition"`
+	Position  int64 `json:"position"`
 }
 
 // Hub follows the announcement channel and fans changes out.
@@ -118,9 +124,11 @@ func (h *Hub) follow(ctx context.Context, ps *redis.PubSub) {
 func (h *Hub) publish(a Announcement) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	at := fmt.Sprintf("%s/%s/%d/%d", a.Projection, a.Area, a.Partition, a.Position)
-	k := Partition{a.Projection, a.Area, a.Partition}
-	h.applied[k] = max(h.applied[k], a.Position)
+	at := fmt.Sprintf("%s/%s/%v", a.Projection, a.Area, a.Positions)
+	for _, pp := range a.Positions {
+		k := Partition{a.Projection, a.Area, pp.Partition}
+		h.applied[k] = max(h.applied[k], pp.Position)
+	}
 	for _, c := range a.Changes {
 		c.At = at
 		for _, s := range h.subs {
@@ -179,11 +187,13 @@ func (h *Hub) Subscribers() int {
 // WaitApplied returns nil once p is applied up to position: as soon as an
 // announcement says so, or when check (a direct look at the projection's
 // checkpoint) does. Announcements are at most once (a gateway that
-// resubscribes misses some), so check also runs after a first short wait
-// and then every poll interval while no announcement settles it.
+// resubscribes misses some), so check also runs every poll interval while
+// no announcement settles it — not before the first interval: the
+// announcement normally comes well within it, and the wait then costs no
+// query at all.
 func (h *Hub) WaitApplied(ctx context.Context, p Partition, position int64, poll time.Duration,
 	check func(context.Context) (bool, error)) error {
-	next := time.Now().Add(poll / 4)
+	next := time.Now().Add(poll)
 	for {
 		h.mu.Lock()
 		done, wake := h.applied[p] >= position, h.wake

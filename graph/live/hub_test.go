@@ -23,7 +23,7 @@ func TestFanOutAndCleanup(t *testing.T) {
 	subCtx, unsub := context.WithCancel(ctx)
 	mine := h.Subscribe(subCtx, func(c Change) bool { return c.Kind == "Customer" && c.ID == "cus_1" })
 	all := h.Subscribe(ctx, func(c Change) bool { return true })
-	msg, _ := json.Marshal(Announcement{Projection: "customers", Area: "customers", Partition: 1, Position: 7,
+	msg, _ := json.Marshal(Announcement{Projection: "customers", Area: "customers", Positions: []PartitionPosition{{Partition: 1, Position: 7}},
 		Changes: []Change{{Kind: "Customer", ID: "cus_2"}, {Kind: "Customer", ID: "cus_1"}}})
 	// The subscription to Redis is asynchronous: publish until received.
 	testenv.Eventually(t, 10*time.Second, func() error {
@@ -97,14 +97,14 @@ func TestWaitApplied(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- h.WaitApplied(ctx, p, 42, time.Hour, never) }()
-	h.publish(Announcement{Projection: "customers", Area: "customers", Partition: 3, Position: 41})
-	h.publish(Announcement{Projection: "customers", Area: "other", Partition: 3, Position: 50})
+	h.publish(Announcement{Projection: "customers", Area: "customers", Positions: []PartitionPosition{{Partition: 3, Position: 41}}})
+	h.publish(Announcement{Projection: "customers", Area: "other", Positions: []PartitionPosition{{Partition: 3, Position: 50}}})
 	select {
 	case err := <-done:
 		t.Fatalf("settled early: %v", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	h.publish(Announcement{Projection: "customers", Area: "customers", Partition: 3, Position: 43})
+	h.publish(Announcement{Projection: "customers", Area: "customers", Positions: []PartitionPosition{{Partition: 3, Position: 43}}})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

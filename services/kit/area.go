@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -115,13 +114,13 @@ func NewArea(area string, cfg AreaConfig, log *eventlog.Log, routes []Route, sub
 		c, err := consumer.New(consumer.Config{
 			Name: area, Area: s.Source, Namespace: cfg.Namespace, Partitions: cfg.Partitions,
 			Redis: cfg.Redis, Pool: cfg.Pool, Schema: area, Source: src, ConsumerID: cfg.ConsumerID, Logger: cfg.Logger,
-			Handler: consumer.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
+			Handler: consumer.HandlerFunc(func(ctx context.Context, b *consumer.Batch, ev eventlog.Event) (any, error) {
 				for _, h := range handlers {
-					if err := h.Handle(ctx, tx, ev); err != nil {
-						return err
+					if _, err := h.Apply(ctx, b, ev); err != nil {
+						return nil, err
 					}
 				}
-				return nil
+				return nil, nil
 			}),
 		})
 		if err != nil {

@@ -91,26 +91,24 @@ func NewReplica(cfg ReplicaConfig) *Replica {
 }
 
 // Handler applies the source area's events to the replica, in the
-// consumer's transaction.
+// consumer's batch.
 func (r *Replica) Handler() consumer.Handler {
 	q := "INSERT INTO " + r.schema + `.replica AS r (area, id, status, attrs, position) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (area, id) DO UPDATE SET status = coalesce(nullif(excluded.status, ''), r.status),
 		attrs = r.attrs || excluded.attrs, position = excluded.position`
-	return consumer.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
+	return consumer.HandlerFunc(func(_ context.Context, b *consumer.Batch, ev eventlog.Event) (any, error) {
 		changes, err := r.mapper(ev)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, c := range changes {
 			attrs := c.Attrs
 			if attrs == nil {
 				attrs = map[string]any{}
 			}
-			if _, err := tx.Exec(ctx, q, r.source, c.ID, c.Status, attrs, ev.Position); err != nil {
-				return fmt.Errorf("replica %s %s: %w", r.source, c.ID, err)
-			}
+			b.Exec(q, r.source, c.ID, c.Status, attrs, ev.Position)
 		}
-		return nil
+		return nil, nil
 	})
 }
 
@@ -175,15 +173,18 @@ func StatusMapper(idField string, statusByType map[string]string, attrFields ...
 }
 
 // React is a handler that calls fn for the events of one type only. fn
-// runs outside the consumer's transaction (it appends to the reacting
-// area's log) and must be idempotent: the event is delivered again when the
-// transaction fails after fn succeeded.
+// runs at once, outside the consumer's transaction (it appends to the
+// reacting area's log), while the batch is being built, and must be
+// idempotent: the event is delivered again when the batch fails after fn
+// succeeded. fn must not depend on the replica statements queued before it
+// in the same batch (they have not run yet); reactions decide from the
+// reacting area's own log.
 func React(eventType string, fn func(ctx context.Context, ev eventlog.Event) error) consumer.Handler {
-	return consumer.HandlerFunc(func(ctx context.Context, _ pgx.Tx, ev eventlog.Event) error {
+	return consumer.HandlerFunc(func(ctx context.Context, _ *consumer.Batch, ev eventlog.Event) (any, error) {
 		if ev.Type != eventType {
-			return nil
+			return nil, nil
 		}
-		return fn(ctx, ev)
+		return nil, fn(ctx, ev)
 	})
 }
 

@@ -68,7 +68,8 @@ func VerifyReplica(ctx context.Context, cfg ReplicaVerifyConfig) (VerifyResult, 
 		Partitions: cfg.Partitions, MaxRows: cfg.MaxRows, LockTimeout: cfg.LockTimeout, Logger: cfg.Logger,
 		Prepare: MigrateReplica,
 		Apply: func(ctx context.Context, tx pgx.Tx, _ string, ev eventlog.Event) error {
-			return h.Handle(ctx, tx, ev)
+			_, err := consumer.ApplyEvents(ctx, tx, h, []eventlog.Event{ev})
+			return err
 		},
 		// position is the log position of the last event that changed the
 		// row: the same in a replay, so every column is compared.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
@@ -74,11 +73,11 @@ func startReplica(t *testing.T, ctx context.Context) *replicaSystem {
 	c, err := consumer.New(consumer.Config{Name: schema, Area: "customers", Namespace: ns, Partitions: verifyParts,
 		Redis: rdb, Pool: pool, Schema: schema, Source: src, Logger: logger,
 		Block: 100 * time.Millisecond, LeaseTTL: 3 * time.Second, MaxAttempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-		Handler: consumer.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev eventlog.Event) error {
-			if err := replica.Handler().Handle(ctx, tx, ev); err != nil {
-				return err
+		Handler: consumer.HandlerFunc(func(ctx context.Context, b *consumer.Batch, ev eventlog.Event) (any, error) {
+			if _, err := replica.Handler().Apply(ctx, b, ev); err != nil {
+				return nil, err
 			}
-			return react.Handle(ctx, tx, ev)
+			return react.Apply(ctx, b, ev)
 		})})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,180 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"crm/eventlog"
+)
+
+// Batch collects the statements that apply a batch of events. A Handler
+// queues statements on it instead of running them; the consumer then sends
+// the whole batch (checkpoint advance, advisory locks, every handler
+// statement) to PostgreSQL in one round trip, and it commits or fails as a
+// whole. Statements run in the order queued and see the effects of the
+// statements before them.
+type Batch struct {
+	stmts []stmt
+	locks map[string]struct{}
+	ev    int // index of the event whose statements are being queued
+}
+
+type stmt struct {
+	sql  string
+	args []any
+	rows func(pgx.Rows) error // nil: Exec
+	ev   int                  // event index, -1 for the consumer's own
+}
+
+// Exec queues a statement whose result is not needed.
+func (b *Batch) Exec(sql string, args ...any) {
+	b.stmts = append(b.stmts, stmt{sql: sql, args: args, ev: b.ev})
+}
+
+// QueryRow queues a statement returning at most one row; scan receives it
+// once the batch has run (it is not called when there is no row). scan
+// must not fail on a well-formed row: the batch commits regardless, and its
+// error is only reported (StatementError with Committed set).
+func (b *Batch) QueryRow(scan func(pgx.Row) error, sql string, args ...any) {
+	b.Query(func(rows pgx.Rows) error {
+		if rows.Next() {
+			return scan(rows)
+		}
+		return nil
+	}, sql, args...)
+}
+
+// Query queues a statement returning rows; collect iterates them once the
+// batch has run (it must not close them). Like QueryRow's scan, collect
+// must not fail on well-formed rows.
+func (b *Batch) Query(collect func(pgx.Rows) error, sql string, args ...any) {
+	b.stmts = append(b.stmts, stmt{sql: sql, args: args, rows: collect, ev: b.ev})
+}
+
+// Lock asks for a transaction-scoped advisory lock on key (e.g. "read.customers:<id>")
+// for the whole batch. The consumer takes all of a batch's locks in one
+// statement, in key order, before any handler statement, so that batches
+// of different consumers writing the same rows never deadlock.
+func (b *Batch) Lock(keys ...string) {
+	if b.locks == nil {
+		b.locks = map[string]struct{}{}
+	}
+	for _, k := range keys {
+		b.locks[k] = struct{}{}
+	}
+}
+
+// Len is the number of statements queued.
+func (b *Batch) Len() int { return len(b.stmts) }
+
+// mark and truncate drop what one event queued when its handler fails.
+func (b *Batch) mark() int       { return len(b.stmts) }
+func (b *Batch) truncate(at int) { b.stmts = b.stmts[:at] }
+
+// lockSQL takes the batch's advisory locks in key order.
+const lockSQL = `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) s`
+
+// StatementError is a failure of one statement of a batch.
+type StatementError struct {
+	// Event is the index of the event that queued the statement, -1 for a
+	// statement of the consumer's own (checkpoint, locks) or when the
+	// failure came at commit.
+	Event int
+	Err   error
+	// Committed: the batch committed and only a scan callback failed.
+	Committed bool
+}
+
+func (e *StatementError) Error() string { return e.Err.Error() }
+func (e *StatementError) Unwrap() error { return e.Err }
+
+// Send runs the batch on q (a pool, connection or transaction) after the
+// statements in prefix, reading every result in order. Without an explicit
+// transaction the whole batch is one implicit transaction. It returns a
+// *StatementError naming the event whose statement failed.
+func (b *Batch) Send(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, prefix ...stmt) error {
+	all := slices.Clone(prefix)
+	if len(b.locks) > 0 {
+		keys := make([]string, 0, len(b.locks))
+		for k := range b.locks {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		all = append(all, stmt{sql: lockSQL, args: []any{keys}, ev: -1})
+	}
+	all = append(all, b.stmts...)
+	if len(all) == 0 {
+		return nil
+	}
+	pb := &pgx.Batch{}
+	for _, s := range all {
+		pb.Queue(s.sql, s.args...)
+	}
+	br := q.SendBatch(ctx, pb)
+	var scanErr *StatementError
+	for _, s := range all {
+		var err error
+		if s.rows != nil {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				if serr := s.rows(rows); serr != nil && scanErr == nil && rows.Err() == nil {
+					scanErr = &StatementError{Event: s.ev, Err: serr, Committed: true}
+				}
+				rows.Close()
+				err = rows.Err()
+			}
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			_ = br.Close()
+			return &StatementError{Event: s.ev, Err: err}
+		}
+	}
+	if err := br.Close(); err != nil {
+		return &StatementError{Event: -1, Err: fmt.Errorf("commit: %w", err)}
+	}
+	if scanErr != nil {
+		return scanErr
+	}
+	return nil
+}
+
+// failedEvent returns the index of the event a Send error names, or -1.
+func failedEvent(err error) int {
+	var se *StatementError
+	if errors.As(err, &se) {
+		return se.Event
+	}
+	return -1
+}
+
+// ApplyEvents applies evs with h outside a consumer, in one batch sent on
+// q (a transaction, for the replays of rebuild and verify), and returns
+// the handler's results. A failure is a *StatementError naming the event
+// (index into evs) whose statement failed, or the Apply error of the first
+// event that could not be queued.
+func ApplyEvents(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, h Handler, evs []eventlog.Event) ([]any, error) {
+	b := &Batch{}
+	results := make([]any, len(evs))
+	for i, ev := range evs {
+		b.ev = i
+		res, err := h.Apply(ctx, b, ev)
+		if err != nil {
+			return nil, &StatementError{Event: i, Err: err}
+		}
+		results[i] = res
+	}
+	if err := b.Send(ctx, q); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
