@@ -67,7 +67,7 @@ func (r *Relay) activeLoop(ctx context.Context, ls *lockSession) error {
 				r.fail("mark relayed position", err)
 			}
 		}
-		if err := ls.wait(ctx, r.cfg.PollInterval, st.position); err != nil {
+		if err := ls.wait(ctx, r.cfg.SafetyPoll, st.position); err != nil {
 			return err
 		}
 	}

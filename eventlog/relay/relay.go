@@ -76,9 +76,15 @@ type Config struct {
 	// is trimmed to on every XADD: 0 means DefaultMaxLen, NoTrim (or any
 	// negative value) means no trimming.
 	MaxLen int64
-	// PollInterval is the safety poll, in case a NOTIFY is missed, and the
-	// standby's retry interval for the lock (default 1s).
+	// PollInterval is the standby's retry interval for the lock and the
+	// base of the failure backoff (default 1s).
 	PollInterval time.Duration
+	// SafetyPoll is how often the relay reads the log with no NOTIFY
+	// (default 30s). A NOTIFY on the relay's own session cannot be missed
+	// while the session lives (a broken session ends the relay's lock), so
+	// this only bounds the damage of a bug; an idle relay issues nothing
+	// in between.
+	SafetyPoll time.Duration
 	// Logger receives state changes and errors (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -95,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.SafetyPoll <= 0 {
+		c.SafetyPoll = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
