@@ -18,6 +18,7 @@ import (
 	"crm/eventlog/consumer"
 	"crm/eventlog/relay"
 	"crm/eventlog/testenv"
+	"crm/eventlog/verify"
 	"crm/services/kit"
 )
 
@@ -129,7 +130,7 @@ func (s *replicaSystem) settle(t *testing.T, ctx context.Context) {
 	})
 }
 
-func (s *replicaSystem) verify(t *testing.T, ctx context.Context, src consumer.LogSource) kit.VerifyResult {
+func (s *replicaSystem) verify(t *testing.T, ctx context.Context, src consumer.LogSource) verify.Result {
 	t.Helper()
 	if src == nil {
 		src = s.src
