@@ -7,6 +7,7 @@ import (
 	"crm/eventlog/consumer"
 	"crm/services/campaigns/domain"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Replicas maps each area this one replicates to how its events change the
@@ -34,7 +35,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 // facts answers the service's questions from the local replica.
 type facts struct{ customers *kit.Replica }
 
-func (f facts) Customer(ctx context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (f facts) Customer(ctx context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	return kit.Fact(ctx, f.customers, id, token, domain.CustomerUnknown,
 		map[string]domain.CustomerFact{"ACTIVE": domain.CustomerActive, "ARCHIVED": domain.CustomerArchived})
 }
