@@ -17,6 +17,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
+	"crm/services/appointments/contract"
 	"crm/services/appointments/domain"
 	"crm/services/kit"
 	"crm/services/wire"
@@ -127,7 +128,7 @@ func (s *Service) Schedule(ctx context.Context, cmd *ScheduleAppointment, req ki
 	if err != nil {
 		return wire.Result{}, factsError(err)
 	}
-	calID := domain.CalendarStreamID(cmd.SalespersonID)
+	calID := contract.CalendarStreamID(cmd.SalespersonID)
 	unlock, err := s.calendars.lock(ctx, calID)
 	if err != nil {
 		return wire.Result{}, err
@@ -168,7 +169,7 @@ func (s *Service) Reschedule(ctx context.Context, cmd *RescheduleAppointment, re
 		if customer, err = s.facts.Customer(ctx, first.CustomerID, req.Token); err != nil {
 			return wire.Result{}, factsError(err)
 		}
-		unlock, err := s.calendars.lock(ctx, domain.CalendarStreamID(first.SalespersonID))
+		unlock, err := s.calendars.lock(ctx, contract.CalendarStreamID(first.SalespersonID))
 		if err != nil {
 			return wire.Result{}, err
 		}
@@ -182,7 +183,7 @@ func (s *Service) Reschedule(ctx context.Context, cmd *RescheduleAppointment, re
 		versions := map[string]int64{cmd.ID: v}
 		var cal domain.Calendar
 		if a.Exists() {
-			calID := domain.CalendarStreamID(a.SalespersonID)
+			calID := contract.CalendarStreamID(a.SalespersonID)
 			if cal, versions[calID], err = s.loadCalendar(ctx, a.SalespersonID); err != nil {
 				return kit.Plan{}, err
 			}
@@ -232,7 +233,7 @@ func (s *Service) Complete(ctx context.Context, cmd *CompleteAppointment, req ki
 func releasing(id string, a domain.Appointment, v int64) map[string]int64 {
 	versions := map[string]int64{id: v}
 	if a.Exists() {
-		versions[domain.CalendarStreamID(a.SalespersonID)] = eventlog.AnyVersion
+		versions[contract.CalendarStreamID(a.SalespersonID)] = eventlog.AnyVersion
 	}
 	return versions
 }
@@ -287,6 +288,6 @@ func (s *Service) loadAppointment(ctx context.Context, id string) (domain.Appoin
 
 func (s *Service) loadCalendar(ctx context.Context, salespersonID string) (domain.Calendar, int64, error) {
 	c := domain.Calendar{SalespersonID: salespersonID}
-	v, err := kit.Load(ctx, s.log, domain.CalendarStreamID(salespersonID), domain.Decode, c.Apply)
+	v, err := kit.Load(ctx, s.log, contract.CalendarStreamID(salespersonID), domain.Decode, c.Apply)
 	return c, v, err
 }

@@ -13,6 +13,7 @@ import (
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
 	"crm/services/appointments"
+	"crm/services/appointments/contract"
 	"crm/services/appointments/domain"
 	"crm/services/kit"
 	"crm/services/kit/kittest"
@@ -41,7 +42,7 @@ func TestScheduleRescheduleCancelComplete(t *testing.T) {
 		!strings.Contains(string(ev.Data), `"startsAt":"`+rfc(d)+`"`) {
 		t.Fatalf("event %+v %s", ev, ev.Data)
 	}
-	if cal := res.Events[1]; cal.Type != domain.TypeCalendarSlotBooked || cal.StreamID != domain.CalendarStreamID(sp) {
+	if cal := res.Events[1]; cal.Type != domain.TypeCalendarSlotBooked || cal.StreamID != contract.CalendarStreamID(sp) {
 		t.Fatalf("calendar event %+v", cal)
 	}
 
@@ -246,7 +247,7 @@ func TestConcurrentNonOverlappingSchedules(t *testing.T) {
 		t.Fatalf("log holds %d events, want %d", head, 2*n)
 	}
 	for _, sp := range sps {
-		evs, err := e.l.ReadAllStream(t.Context(), domain.CalendarStreamID(sp))
+		evs, err := e.l.ReadAllStream(t.Context(), contract.CalendarStreamID(sp))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
+	"crm/services/customers/contract"
 	"crm/services/customers/domain"
 	"crm/services/kit"
 	"crm/services/wire"
@@ -78,7 +79,7 @@ type ArchiveCustomer struct {
 func (s *Service) Register(ctx context.Context, cmd *RegisterCustomer, req kit.Request) (wire.Result, error) {
 	id := ids.New(ids.Customer)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
-		claimID := domain.EmailClaimStreamID(cmd.Email)
+		claimID := contract.EmailClaimStreamID(cmd.Email)
 		claim, claimV, err := s.loadClaim(ctx, claimID)
 		if err != nil {
 			return kit.Plan{}, err
@@ -102,12 +103,12 @@ func (s *Service) Update(ctx context.Context, cmd *UpdateCustomer, req kit.Reque
 		versions := map[string]int64{cmd.ID: v}
 		current, requested := domain.EmailClaim{}, domain.EmailClaim{}
 		if c.Exists() {
-			curID := domain.EmailClaimStreamID(c.Email)
+			curID := contract.EmailClaimStreamID(c.Email)
 			if current, versions[curID], err = s.loadClaim(ctx, curID); err != nil {
 				return kit.Plan{}, err
 			}
 			if cmd.Email != nil {
-				reqID := domain.EmailClaimStreamID(*cmd.Email)
+				reqID := contract.EmailClaimStreamID(*cmd.Email)
 				if requested, versions[reqID], err = s.loadClaim(ctx, reqID); err != nil {
 					return kit.Plan{}, err
 				}
@@ -132,7 +133,7 @@ func (s *Service) Archive(ctx context.Context, cmd *ArchiveCustomer, req kit.Req
 		versions := map[string]int64{cmd.ID: v}
 		var claim domain.EmailClaim
 		if c.Exists() {
-			claimID := domain.EmailClaimStreamID(c.Email)
+			claimID := contract.EmailClaimStreamID(c.Email)
 			if claim, versions[claimID], err = s.loadClaim(ctx, claimID); err != nil {
 				return kit.Plan{}, err
 			}

@@ -2,7 +2,8 @@
 // decision against the event log with optimistic concurrency, idempotency
 // and retries, serving the command API whose contract is services/wire
 // (strict decoding, answers), replicas and area wiring. It knows no area;
-// areas never import each other, only kit, wire, eventlog and errcode.
+// an area imports no other area's code but its published events
+// (services/AREA/contract).
 package kit
 
 import (

@@ -212,7 +212,3 @@ func DataField(ev eventlog.Event, field string) string {
 	s, _ := data[field].(string)
 	return s
 }
-
-// CustomerStatuses maps the customers area's events to the status its
-// replicas keep.
-var CustomerStatuses = map[string]string{"CustomerRegistered": "ACTIVE", "CustomerArchived": "ARCHIVED"}

@@ -61,7 +61,7 @@ func startReplica(t *testing.T, ctx context.Context) *replicaSystem {
 		t.Fatal(err)
 	}
 	s := &replicaSystem{src: src, pool: pool, schema: schema, logger: logger,
-		mapper: kit.StatusMapper("customerId", kit.CustomerStatuses, "name")}
+		mapper: kit.StatusMapper("customerId", map[string]string{"CustomerRegistered": "ACTIVE", "CustomerArchived": "ARCHIVED"}, "name")}
 	replica := kit.NewReplica(kit.ReplicaConfig{Pool: pool, Schema: schema, Source: "customers", Name: schema,
 		Partitions: verifyParts, Mapper: s.mapper})
 	// The reaction fails for one customer: its archive is parked, and the

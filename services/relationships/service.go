@@ -16,6 +16,7 @@ import (
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
 	"crm/services/kit"
+	"crm/services/relationships/contract"
 	"crm/services/relationships/domain"
 	"crm/services/wire"
 )
@@ -92,7 +93,7 @@ func (s *Service) RegisterSalesperson(ctx context.Context, cmd *RegisterSalesper
 	}
 	id := ids.New(ids.Salesperson)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
-		claimID := domain.EmailClaimStreamID(cmd.Email)
+		claimID := contract.EmailClaimStreamID(cmd.Email)
 		claim, claimV, err := s.loadClaim(ctx, claimID)
 		if err != nil {
 			return kit.Plan{}, err

@@ -17,6 +17,7 @@ import (
 	"crm/services/kit"
 	"crm/services/kit/kittest"
 	"crm/services/relationships"
+	"crm/services/relationships/contract"
 	"crm/services/relationships/domain"
 	"crm/services/wire"
 )
@@ -98,7 +99,7 @@ func TestSalespeopleAndAccountTeam(t *testing.T) {
 		!strings.Contains(string(ev.Data), `"name":"Ann Boss"`) {
 		t.Fatalf("event %+v %s", ev, ev.Data)
 	}
-	if claim := res.Events[1]; claim.Type != domain.TypeSalespersonEmailClaimed || claim.StreamID != domain.EmailClaimStreamID("ann@example.com") {
+	if claim := res.Events[1]; claim.Type != domain.TypeSalespersonEmailClaimed || claim.StreamID != contract.EmailClaimStreamID("ann@example.com") {
 		t.Fatalf("claim %+v", claim)
 	}
 	manager := res.StreamID
