@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog"
-	cmp "crm/services/campaigns/domain"
+	cmp "crm/services/campaigns/contract"
 )
 
 // Campaigns is the campaign and deal read model (tables campaigns and

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog"
-	rel "crm/services/relationships/domain"
+	rel "crm/services/relationships/contract"
 )
 
 // Salespeople is the salesperson read model (table salespeople), fed by

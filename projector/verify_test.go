@@ -18,8 +18,8 @@ import (
 	"crm/eventlog/consumer"
 	"crm/eventlog/testenv"
 	"crm/eventlog/verify"
-	apt "crm/services/appointments/domain"
-	cmp "crm/services/campaigns/domain"
+	apt "crm/services/appointments/contract"
+	cmp "crm/services/campaigns/contract"
 )
 
 // liveSystem is the four areas' logs with relays and a live Runner on a

@@ -13,7 +13,10 @@
 //     an area's published events carry no domain logic;
 //   - services/wire, the HTTP contract between gateway and services, imports
 //     no package under services/ (neither kit nor a domain);
-//   - services/kit, which the areas share, imports no area.
+//   - services/kit, which the areas share, imports no area;
+//   - the read side (graph/..., projector/...) imports, of services/, only
+//     services/wire and services/*/contract: never services/kit, a domain or
+//     an area's service.
 //
 // Test imports count too. It prints one line per violation and exits 1, or
 // prints a one-line summary and exits 0.
@@ -129,6 +132,12 @@ func under(path, dir string) bool {
 	return path == dir || strings.HasPrefix(path, dir+"/")
 }
 
+// readSide reports whether a package belongs to the read side: the
+// gateway and the projector.
+func readSide(path string) bool {
+	return under(path, module+"/graph") || under(path, module+"/projector")
+}
+
 // isStd reports whether path is in the standard library: its first element
 // has no dot and it is not this module's.
 func isStd(path string) bool {
@@ -168,6 +177,10 @@ func checkImport(p pkg, imp string) []string {
 	to, toPart := area(imp)
 	services := under(imp, module+"/services")
 	switch {
+	case readSide(p.ImportPath):
+		if services && imp != module+"/services/wire" && toPart != "contract" {
+			bad("the read side imports of services/ only services/wire and services/*/contract")
+		}
 	case under(p.ImportPath, module+"/services/wire"):
 		if services && !under(imp, module+"/services/wire") {
 			bad("services/wire imports no other package under services/ (no kit, no domain)")

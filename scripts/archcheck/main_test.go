@@ -20,6 +20,9 @@ func TestCheck(t *testing.T) {
 		{ImportPath: "crm/services/shared", Imports: []string{"crm/services/customers"}},
 		{ImportPath: "crm/services/wire", Imports: []string{"strings", "crm/eventlog", "crm/eventlog/errcode"}},
 		{ImportPath: "crm/services/kit", Imports: []string{"crm/services/wire", "crm/eventlog"}},
+		{ImportPath: "crm/graph/svc", Imports: []string{"crm/services/wire", "crm/eventlog/errcode"}},
+		{ImportPath: "crm/projector", Imports: []string{"crm/services/campaigns/contract", "crm/eventlog/verify"},
+			TestImports: []string{"crm/services/customers/contract"}},
 		{ImportPath: "crm/cmd/crm", Imports: []string{"crm/services/kit", "crm/services/customers"}},
 		// violations
 		{ImportPath: "crm/services/appointments/app", Imports: []string{"crm/services/customers/domain"}},
@@ -31,9 +34,16 @@ func TestCheck(t *testing.T) {
 		{ImportPath: "crm/services/relationships/contract", Imports: []string{"crm/services/campaigns/contract"}},
 		{ImportPath: "crm/services/wire", Imports: []string{"crm/services/kit"}, TestImports: []string{"crm/services/customers/domain"}},
 		{ImportPath: "crm/services/kit/kittest", Imports: []string{"crm/services/customers"}},
+		{ImportPath: "crm/graph", Imports: []string{"crm/services/kit"}},
+		{ImportPath: "crm/graph/svc", XTestImports: []string{"crm/services/customers"}},
+		{ImportPath: "crm/projector", Imports: []string{"crm/services/campaigns/domain"}, TestImports: []string{"crm/services/kit/kittest"}},
 	}
 	got := check(pkgs)
 	want := []string{
+		"crm/graph imports crm/services/kit: the read side",
+		"crm/graph/svc imports crm/services/customers: the read side",
+		"crm/projector imports crm/services/campaigns/domain: the read side",
+		"crm/projector imports crm/services/kit/kittest: the read side",
 		"crm/services/appointments/app imports crm/services/customers/domain: an area imports of another area only its contract",
 		"crm/services/campaigns imports crm/services/relationships: an area imports of another area only its contract",
 		"crm/services/campaigns/domain imports crm/services/campaigns/app: domain packages",
