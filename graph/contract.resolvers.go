@@ -12,6 +12,7 @@ import (
 	"crm/graph/model"
 	"crm/graph/readstore"
 	"crm/projector"
+	"crm/services/wire"
 	"strings"
 )
 
@@ -69,81 +70,81 @@ func (r *dealResolver) SalesRep(ctx context.Context, obj *model.Deal) (*model.Sa
 }
 
 func (r *mutationResolver) RegisterCustomer(ctx context.Context, input model.RegisterCustomerInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "customers", "register-customer", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "customers", wire.RegisterCustomer, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, input model.UpdateCustomerInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "customers", "update-customer", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "customers", wire.UpdateCustomer, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) ArchiveCustomer(ctx context.Context, input model.ArchiveCustomerInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "customers", "archive-customer", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "customers", wire.ArchiveCustomer, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RegisterSalesperson(ctx context.Context, input model.RegisterSalespersonInput) (*model.Salesperson, error) {
-	return mutate(ctx, r.Resolver, "relationships", "register-salesperson", "salespeople", input, r.Store.SalespeopleByID)
+	return mutate(ctx, r.Resolver, "relationships", wire.RegisterSalesperson, "salespeople", input, r.Store.SalespeopleByID)
 }
 
 func (r *mutationResolver) AssignAccountTeam(ctx context.Context, input model.AssignAccountTeamInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "relationships", "assign-account-team", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "relationships", wire.AssignAccountTeam, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RecordInterest(ctx context.Context, input model.RecordInterestInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "relationships", "record-interest", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "relationships", wire.RecordInterest, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RemoveInterest(ctx context.Context, input model.RemoveInterestInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "relationships", "remove-interest", "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, "relationships", wire.RemoveInterest, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) ScheduleAppointment(ctx context.Context, input model.ScheduleAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", "schedule-appointment", "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, "appointments", wire.ScheduleAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) RescheduleAppointment(ctx context.Context, input model.RescheduleAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", "reschedule-appointment", "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, "appointments", wire.RescheduleAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CancelAppointment(ctx context.Context, input model.CancelAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", "cancel-appointment", "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, "appointments", wire.CancelAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CompleteAppointment(ctx context.Context, input model.CompleteAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", "complete-appointment", "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, "appointments", wire.CompleteAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CreateCampaign(ctx context.Context, input model.CreateCampaignInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "create-campaign", "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.CreateCampaign, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) LaunchCampaign(ctx context.Context, input model.LaunchCampaignInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "launch-campaign", "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.LaunchCampaign, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) EndCampaign(ctx context.Context, input model.EndCampaignInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "end-campaign", "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.EndCampaign, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) AddOffer(ctx context.Context, input model.AddOfferInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "add-offer", "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.AddOffer, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) OpenDeal(ctx context.Context, input model.OpenDealInput) (*model.Deal, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "open-deal", "campaigns", input, r.Store.DealsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.OpenDeal, "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *mutationResolver) WinDeal(ctx context.Context, input model.WinDealInput) (*model.Deal, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "win-deal", "campaigns", input, r.Store.DealsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.WinDeal, "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *mutationResolver) LoseDeal(ctx context.Context, input model.LoseDealInput) (*model.Deal, error) {
-	return mutate(ctx, r.Resolver, "campaigns", "lose-deal", "campaigns", input, r.Store.DealsByID)
+	return mutate(ctx, r.Resolver, "campaigns", wire.LoseDeal, "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {

@@ -14,7 +14,7 @@ import (
 	"crm/graph/model"
 	"crm/graph/svc"
 	"crm/projector"
-	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // errNoWriteSide is answered when the gateway runs without services.
@@ -99,7 +99,7 @@ func waitFor(projection, area string) []string {
 
 // primaryPosition is the position of the last event recorded for the
 // command's entity (0 when it recorded nothing).
-func primaryPosition(res kit.Result) int64 {
+func primaryPosition(res wire.Result) int64 {
 	var pos int64
 	for _, e := range res.Events {
 		if e.StreamID == res.StreamID && e.Position > pos {

@@ -9,9 +9,9 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/consumer"
-	apt "crm/services/appointments/domain"
-	cus "crm/services/customers/domain"
-	rel "crm/services/relationships/domain"
+	apt "crm/services/appointments/contract"
+	cus "crm/services/customers/contract"
+	rel "crm/services/relationships/contract"
 )
 
 // Appointments is the appointment read model (table appointments, with the

@@ -10,7 +10,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/consumer"
-	cmp "crm/services/campaigns/domain"
+	cmp "crm/services/campaigns/contract"
 )
 
 // Campaigns is the campaign and deal read model (tables campaigns and

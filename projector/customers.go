@@ -8,10 +8,10 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/consumer"
-	apt "crm/services/appointments/domain"
-	cmp "crm/services/campaigns/domain"
-	cus "crm/services/customers/domain"
-	rel "crm/services/relationships/domain"
+	apt "crm/services/appointments/contract"
+	cmp "crm/services/campaigns/contract"
+	cus "crm/services/customers/contract"
+	rel "crm/services/relationships/contract"
 )
 
 // Customers is the denormalized customer read model (table customers, with

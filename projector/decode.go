@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	cmp "crm/services/campaigns/domain"
+	cmp "crm/services/campaigns/contract"
 )
 
 // amountPattern is a money amount as the campaigns area records it: plain

@@ -12,10 +12,10 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/testenv"
-	apt "crm/services/appointments/domain"
-	cmp "crm/services/campaigns/domain"
-	cus "crm/services/customers/domain"
-	rel "crm/services/relationships/domain"
+	apt "crm/services/appointments/contract"
+	cmp "crm/services/campaigns/contract"
+	cus "crm/services/customers/contract"
+	rel "crm/services/relationships/contract"
 )
 
 // fuzzAreas are the areas an event may come from, by index.

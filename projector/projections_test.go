@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"crm/eventlog"
-	apt "crm/services/appointments/domain"
-	cmp "crm/services/campaigns/domain"
-	cus "crm/services/customers/domain"
-	rel "crm/services/relationships/domain"
+	apt "crm/services/appointments/contract"
+	cmp "crm/services/campaigns/contract"
+	cus "crm/services/customers/contract"
+	rel "crm/services/relationships/contract"
 )
 
 // scenario is a realistic history of the four areas, each area's events in

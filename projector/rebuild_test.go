@@ -18,10 +18,10 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/testenv"
-	apt "crm/services/appointments/domain"
-	cmp "crm/services/campaigns/domain"
-	cus "crm/services/customers/domain"
-	rel "crm/services/relationships/domain"
+	apt "crm/services/appointments/contract"
+	cmp "crm/services/campaigns/contract"
+	cus "crm/services/customers/contract"
+	rel "crm/services/relationships/contract"
 )
 
 // appendTo appends one domain event to l (any version), for goroutines

@@ -6,7 +6,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/consumer"
-	rel "crm/services/relationships/domain"
+	rel "crm/services/relationships/contract"
 )
 
 // Salespeople is the salesperson read model (table salespeople), fed by

@@ -13,7 +13,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/pgmigrate"
-	"crm/services/kit"
+	"crm/eventlog/verify"
 )
 
 // VerifyConfig configures Verify. Zero values take the documented defaults.
@@ -49,24 +49,24 @@ func VerifyLabel(name string) string { return "read." + name }
 // Apply (the live consumers' code path, as Rebuild), never switches, and
 // compares every table row by row with the live one at the cut the live
 // consumers "read.<name>" had reached, leaving out the events they parked
-// (kit.Verify, docs/verify.md). The live Runner may keep running. The
+// (verify.Run, docs/verify.md). The live Runner may keep running. The
 // columns left out of the comparison are those of VerifyTables. It fails
-// on a bad config or as kit.Verify; differences are in the result.
-func Verify(ctx context.Context, cfg VerifyConfig) (kit.VerifyResult, error) {
+// on a bad config or as verify.Run; differences are in the result.
+func Verify(ctx context.Context, cfg VerifyConfig) (verify.Result, error) {
 	if cfg.Schema == "" {
 		cfg.Schema = "read"
 	}
 	if cfg.Projection == nil {
-		return kit.VerifyResult{}, errors.New("projector: verify: Projection is required")
+		return verify.Result{}, errors.New("projector: verify: Projection is required")
 	}
 	p := cfg.Projection
 	name := p.Name()
 	tables, err := VerifyTables(p)
 	if err != nil {
-		return kit.VerifyResult{}, err
+		return verify.Result{}, err
 	}
 	scratch := verifyScratch(cfg.Schema, name)
-	res, err := kit.Verify(ctx, kit.VerifyConfig{
+	res, err := verify.Run(ctx, verify.Config{
 		Pool: cfg.Pool, Schema: cfg.Schema, Scratch: scratch, Name: ConsumerName(name), Label: VerifyLabel(name),
 		Areas: p.Sources(), Sources: cfg.Sources, Partitions: cfg.Partitions,
 		MaxRows: cfg.MaxRows, LockTimeout: cfg.LockTimeout, Logger: cfg.Logger,
@@ -94,7 +94,7 @@ var seqOnly = []string{"seq"}
 // verifyTables lists, per projection, each table's key and the columns left
 // out of Verify's comparison (docs/verify.md says why). A table missing
 // here fails Verify rather than being compared loosely.
-var verifyTables = map[string][]kit.TableSpec{
+var verifyTables = map[string][]verify.TableSpec{
 	"customers": {
 		{Name: "customers", Key: []string{"id"}, Ignore: seqOnly,
 			// Computed against the applying transaction's clock: an
@@ -127,12 +127,12 @@ var verifyTables = map[string][]kit.TableSpec{
 
 // VerifyTables returns how Verify compares each table of p: key, ignored
 // and clock-dependent columns. It fails when p has a table without a spec.
-func VerifyTables(p Projection) ([]kit.TableSpec, error) {
-	specs := map[string]kit.TableSpec{}
+func VerifyTables(p Projection) ([]verify.TableSpec, error) {
+	specs := map[string]verify.TableSpec{}
 	for _, s := range verifyTables[p.Name()] {
 		specs[s.Name] = s
 	}
-	var out []kit.TableSpec
+	var out []verify.TableSpec
 	for _, t := range p.Tables() {
 		s, ok := specs[t]
 		if !ok {

@@ -17,9 +17,9 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/testenv"
-	apt "crm/services/appointments/domain"
-	cmp "crm/services/campaigns/domain"
-	"crm/services/kit"
+	"crm/eventlog/verify"
+	apt "crm/services/appointments/contract"
+	cmp "crm/services/campaigns/contract"
 )
 
 // liveSystem is the four areas' logs with relays and a live Runner on a
@@ -79,7 +79,7 @@ func (s *liveSystem) settle(t *testing.T, ctx context.Context) {
 	})
 }
 
-func (s *liveSystem) verify(t *testing.T, ctx context.Context, p Projection, sources map[string]consumer.LogSource) kit.VerifyResult {
+func (s *liveSystem) verify(t *testing.T, ctx context.Context, p Projection, sources map[string]consumer.LogSource) verify.Result {
 	t.Helper()
 	if sources == nil {
 		sources = s.sources

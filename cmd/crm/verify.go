@@ -13,6 +13,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/consumer"
+	"crm/eventlog/verify"
 	"crm/projector"
 	"crm/services/appointments"
 	"crm/services/campaigns"
@@ -164,7 +165,7 @@ func runVerify(ctx context.Context, a *app, cfg Config, targets []verifyTarget, 
 
 	var differ []string
 	for _, t := range targets {
-		var res kit.VerifyResult
+		var res verify.Result
 		var err error
 		if t.proj != nil {
 			res, err = verifyProjection(ctx, a, t.proj, pool, source, maxRows, partitions)
@@ -186,15 +187,15 @@ func runVerify(ctx context.Context, a *app, cfg Config, targets []verifyTarget, 
 }
 
 func verifyProjection(ctx context.Context, a *app, p projector.Projection, pool func(string) (*pgxpool.Pool, error),
-	source func(string) (consumer.LogSource, error), maxRows, partitions int) (kit.VerifyResult, error) {
+	source func(string) (consumer.LogSource, error), maxRows, partitions int) (verify.Result, error) {
 	rp, err := pool(readComponent)
 	if err != nil {
-		return kit.VerifyResult{}, err
+		return verify.Result{}, err
 	}
 	sources := map[string]consumer.LogSource{}
 	for _, area := range p.Sources() {
 		if sources[area], err = source(area); err != nil {
-			return kit.VerifyResult{}, err
+			return verify.Result{}, err
 		}
 	}
 	return projector.Verify(ctx, projector.VerifyConfig{Pool: rp, Schema: readComponent, Projection: p,
@@ -202,14 +203,14 @@ func verifyProjection(ctx context.Context, a *app, p projector.Projection, pool 
 }
 
 func verifyReplica(ctx context.Context, a *app, r replicaDef, pool func(string) (*pgxpool.Pool, error),
-	source func(string) (consumer.LogSource, error), maxRows, partitions int) (kit.VerifyResult, error) {
+	source func(string) (consumer.LogSource, error), maxRows, partitions int) (verify.Result, error) {
 	ap, err := pool(r.area)
 	if err != nil {
-		return kit.VerifyResult{}, err
+		return verify.Result{}, err
 	}
 	src, err := source(r.source)
 	if err != nil {
-		return kit.VerifyResult{}, err
+		return verify.Result{}, err
 	}
 	return kit.VerifyReplica(ctx, kit.ReplicaVerifyConfig{Pool: ap, Schema: r.area, Source: r.source, Log: src,
 		Mapper: r.mapper, Partitions: partitions, MaxRows: maxRows, Logger: a.logger})
@@ -217,7 +218,7 @@ func verifyReplica(ctx context.Context, a *app, r replicaDef, pool func(string) 
 
 // printVerifyResult prints one line for the model, then its differing rows
 // and the events only the replay failed on, indented.
-func printVerifyResult(w io.Writer, res kit.VerifyResult, maxRows int) {
+func printVerifyResult(w io.Writer, res verify.Result, maxRows int) {
 	var cut []string
 	for area, pos := range res.Cut {
 		cut = append(cut, fmt.Sprintf("%s@%d", area, pos))

@@ -24,7 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"crm/eventlog/errcode"
-	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Client sends commands to the area services.
@@ -41,7 +41,7 @@ type Client struct {
 	Logger *slog.Logger
 
 	mu   sync.Mutex
-	seen kit.Token
+	seen wire.Token
 }
 
 // New returns a client for the services at urls (area -> base URL). hc may
@@ -50,7 +50,7 @@ func New(urls map[string]string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{urls: urls, http: hc, seen: kit.Token{}}
+	return &Client{urls: urls, http: hc, seen: wire.Token{}}
 }
 
 // Meta is what the gateway knows of the request a command comes from.
@@ -94,16 +94,16 @@ func (e *OutcomeUnknownError) Unwrap() error { return e.coded }
 // the service could not be reached and no attempt may have been recorded;
 // *OutcomeUnknownError (INTERNAL) when one may have been and the retries
 // settled nothing; ctx's error when ctx ends first and nothing was sent.
-func (c *Client) Command(ctx context.Context, area, name string, body any, meta Meta) (kit.Result, error) {
+func (c *Client) Command(ctx context.Context, area, name string, body any, meta Meta) (wire.Result, error) {
 	base, ok := c.urls[area]
 	if !ok {
-		return kit.Result{}, fmt.Errorf("svc: no URL for area %s", area)
+		return wire.Result{}, fmt.Errorf("svc: no URL for area %s", area)
 	}
 	raw, key, err := withKey(body)
 	if err != nil {
-		return kit.Result{}, fmt.Errorf("svc: encode %s: %w", name, err)
+		return wire.Result{}, fmt.Errorf("svc: encode %s: %w", name, err)
 	}
-	url := strings.TrimRight(base, "/") + "/commands/" + name
+	url := strings.TrimRight(base, "/") + wire.CommandPath(name)
 	window := c.RetryWindow
 	if window <= 0 {
 		window = 5 * time.Second
@@ -119,21 +119,21 @@ func (c *Client) Command(ctx context.Context, area, name string, body any, meta 
 		}
 		maybe = maybe || sent
 		if !maybe {
-			return kit.Result{}, err // nothing recorded: a refusal, or the service unreachable
+			return wire.Result{}, err // nothing recorded: a refusal, or the service unreachable
 		}
 		if code := errcode.CodeOf(err); !sent && errcode.Of(err) != nil && code != errcode.Unavailable {
 			// The service looked the key up and decided this attempt:
 			// its refusal is the answer.
-			return kit.Result{}, err
+			return wire.Result{}, err
 		}
 		if ctx.Err() != nil || time.Since(start)+backoff > window {
-			return kit.Result{}, c.unknown(ctx, area, name, key, err)
+			return wire.Result{}, c.unknown(ctx, area, name, key, err)
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return kit.Result{}, c.unknown(ctx, area, name, key, ctx.Err())
+			return wire.Result{}, c.unknown(ctx, area, name, key, ctx.Err())
 		case <-t.C:
 		}
 		backoff = min(2*backoff, time.Second)
@@ -155,18 +155,18 @@ func (c *Client) unknown(ctx context.Context, area, name, key string, cause erro
 // connection was obtained for it (before that, nothing was sent), a broken
 // or unreadable answer, or the service's INTERNAL (the outcome may be
 // unknown there too). A coded refusal of the service is decisive.
-func (c *Client) attempt(ctx context.Context, area, url string, raw []byte, meta Meta) (_ kit.Result, sent bool, _ error) {
+func (c *Client) attempt(ctx context.Context, area, url string, raw []byte, meta Meta) (_ wire.Result, sent bool, _ error) {
 	var conn atomic.Bool
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conn.Store(true) }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, url, bytes.NewReader(raw))
 	if err != nil {
-		return kit.Result{}, false, fmt.Errorf("svc: %s: %w", url, err)
+		return wire.Result{}, false, fmt.Errorf("svc: %s: %w", url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if tok := c.Token().String(); tok != "" {
-		req.Header.Set(kit.HeaderConsistencyToken, tok)
+		req.Header.Set(wire.HeaderConsistencyToken, tok)
 	}
-	for h, v := range map[string]string{kit.HeaderActor: meta.Actor, kit.HeaderCorrelationID: meta.CorrelationID, kit.HeaderTraceParent: meta.TraceParent} {
+	for h, v := range map[string]string{wire.HeaderActor: meta.Actor, wire.HeaderCorrelationID: meta.CorrelationID, wire.HeaderTraceParent: meta.TraceParent} {
 		if v != "" {
 			req.Header.Set(h, v)
 		}
@@ -174,25 +174,25 @@ func (c *Client) attempt(ctx context.Context, area, url string, raw []byte, meta
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil && !conn.Load() {
-			return kit.Result{}, false, ctx.Err()
+			return wire.Result{}, false, ctx.Err()
 		}
-		return kit.Result{}, conn.Load(), errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
+		return wire.Result{}, conn.Load(), errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return kit.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
+		return wire.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service is unavailable", area)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var b errcode.Body
 		if json.Unmarshal(data, &b) == nil && b.Error != nil && b.Error.Code != "" {
-			return kit.Result{}, b.Error.Code == errcode.Internal, b.Error
+			return wire.Result{}, b.Error.Code == errcode.Internal, b.Error
 		}
-		return kit.Result{}, true, errcode.Wrap(errcode.Unavailable, fmt.Errorf("HTTP %d", resp.StatusCode), "the %s service is unavailable", area)
+		return wire.Result{}, true, errcode.Wrap(errcode.Unavailable, fmt.Errorf("HTTP %d", resp.StatusCode), "the %s service is unavailable", area)
 	}
-	var res kit.Result
+	var res wire.Result
 	if err := json.Unmarshal(data, &res); err != nil {
-		return kit.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service answered garbage", area)
+		return wire.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service answered garbage", area)
 	}
 	return res, false, nil
 }
@@ -224,7 +224,7 @@ func withKey(body any) ([]byte, string, error) {
 }
 
 // observe raises the token to what a command returned.
-func (c *Client) observe(res kit.Result) {
+func (c *Client) observe(res wire.Result) {
 	if res.Area == "" {
 		return
 	}
@@ -236,10 +236,10 @@ func (c *Client) observe(res kit.Result) {
 }
 
 // Token is a copy of the process's consistency token.
-func (c *Client) Token() kit.Token {
+func (c *Client) Token() wire.Token {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := make(kit.Token, len(c.seen))
+	t := make(wire.Token, len(c.seen))
 	for a, p := range c.seen {
 		t[a] = p
 	}

@@ -2,25 +2,21 @@ package svc
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 
 	"crm/eventlog/errcode"
-	"crm/services/customers"
-	"crm/services/kit"
-	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
 func TestCommandThroughInProcessService(t *testing.T) {
 	t.Parallel()
-	l, _ := kittest.Log(t)
-	mux := kit.Mux(l, customers.NewService(l).Routes(slog.Default())...)
+	customers := newService("customers")
 	c := New(map[string]string{"customers": "http://customers", "campaigns": "http://127.0.0.1:1"},
-		&http.Client{Transport: HandlerTransport{"customers": mux}})
+		&http.Client{Transport: HandlerTransport{"customers": customers}})
 	ctx := context.Background()
 
-	res, err := c.Command(ctx, "customers", "register-customer", map[string]any{"name": "Ada", "email": "ada@example.com"},
+	res, err := c.Command(ctx, "customers", wire.RegisterCustomer, map[string]any{"name": "Ada", "email": "ada@example.com"},
 		Meta{Actor: "user-1", CorrelationID: "corr-9"})
 	if err != nil {
 		t.Fatal(err)
@@ -32,11 +28,17 @@ func TestCommandThroughInProcessService(t *testing.T) {
 		t.Fatalf("token %v after position %d", tok, res.Position)
 	}
 
-	_, err = c.Command(ctx, "customers", "register-customer", map[string]any{"name": "Ada", "email": "nope"}, Meta{})
+	_, err = c.Command(ctx, "customers", wire.RegisterCustomer, map[string]any{"name": "Ada", "email": "nope"}, Meta{})
 	if e := errcode.Of(err); e == nil || e.Code != errcode.BadUserInput || e.Field != "email" {
 		t.Fatalf("refusal %v", err)
 	}
-	_, err = c.Command(ctx, "campaigns", "create-campaign", map[string]any{"name": "X"}, Meta{})
+	// The second command carried what the first one returned.
+	if toks := customers.sentTokens(); len(toks) != 2 || toks[0] != "" {
+		t.Fatalf("tokens sent %q", toks)
+	} else if tok, err := wire.ParseToken(toks[1]); err != nil || tok["customers"] != res.Position {
+		t.Fatalf("token sent %q (%v), want customers:%d", toks[1], err, res.Position)
+	}
+	_, err = c.Command(ctx, "campaigns", wire.CreateCampaign, map[string]any{"name": "X"}, Meta{})
 	if errcode.CodeOf(err) != errcode.Unavailable {
 		t.Fatalf("unreachable service: %v", err)
 	}

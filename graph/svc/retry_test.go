@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,14 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"crm/eventlog"
 	"crm/eventlog/errcode"
-	"crm/services/customers"
-	"crm/services/kit"
-	"crm/services/kit/kittest"
 )
 
-// flaky serves the customers area, but drops the connection without an
+// flaky serves a service, but drops the connection without an
 // answer on the first drop requests: after serving them (the command is
 // recorded, the answer lost) or, with before set, before serving them.
 type flaky struct {
@@ -70,30 +65,12 @@ func (f *flaky) sent() []string {
 	return append([]string(nil), f.keys...)
 }
 
-// recorded counts the CustomerRegistered events recorded under the
-// command key.
-func recorded(t *testing.T, l *eventlog.Log, key string) int {
-	t.Helper()
-	evs, err := l.ReadLog(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range evs {
-		if e.Metadata.IdempotencyKey == key && e.Type == "CustomerRegistered" {
-			n++
-		}
-	}
-	return n
-}
-
 // A connection lost after the request was sent (the service recorded the
 // command, or not yet) is retried with the same idempotency key, the
 // caller's or one the client generated: one success, one record.
 func TestCommandRetriedAfterConnectionLost(t *testing.T) {
 	t.Parallel()
-	l, _ := kittest.Log(t)
-	h := kit.Mux(l, customers.NewService(l).Routes(slog.Default())...)
+	h := newService("customers")
 	for i, tc := range []struct {
 		name   string
 		before bool
@@ -126,7 +103,7 @@ func TestCommandRetriedAfterConnectionLost(t *testing.T) {
 			if tc.key != "" && keys[0] != tc.key || tc.key == "" && !strings.HasPrefix(keys[0], "gw:") {
 				t.Fatalf("key sent %q", keys[0])
 			}
-			if n := recorded(t, l, "register-customer:"+keys[0]); n != 1 {
+			if n := h.recorded("register-customer:" + keys[0]); n != 1 {
 				t.Fatalf("recorded %d events under the key, want 1", n)
 			}
 			if c.Token()["customers"] != res.Position {
@@ -162,8 +139,7 @@ func TestCommandDialRefusedIsUnavailable(t *testing.T) {
 // carries the key to retry it with.
 func TestCommandOutcomeUnknownAfterRetries(t *testing.T) {
 	t.Parallel()
-	l, _ := kittest.Log(t)
-	h := kit.Mux(l, customers.NewService(l).Routes(slog.Default())...)
+	h := newService("customers")
 	f := &flaky{t: t, h: h, drop: 1}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
@@ -179,7 +155,7 @@ func TestCommandOutcomeUnknownAfterRetries(t *testing.T) {
 	if keys := f.sent(); len(keys) != 1 || unknown.IdempotencyKey != keys[0] {
 		t.Fatalf("error's key %q, keys sent %q", unknown.IdempotencyKey, keys)
 	}
-	if n := recorded(t, l, "register-customer:"+unknown.IdempotencyKey); n != 1 {
+	if n := h.recorded("register-customer:" + unknown.IdempotencyKey); n != 1 {
 		t.Fatalf("recorded %d events under the key, want 1", n)
 	}
 }

@@ -1,12 +1,22 @@
-// Command archcheck enforces the module's import rules (STYLE.md rules 1
-// and 2), reading `go list -json ./...` in the current module:
+// Command archcheck enforces the module's import rules (STYLE.md rules 1,
+// 2 and 14), reading `go list -json ./...` in the current module:
 //
-//   - a package under services/X never imports one under services/Y, for
-//     two different areas X and Y (customers, appointments, relationships,
-//     campaigns): areas learn about each other only from events;
+//   - a package under services/X imports, of another area Y (customers,
+//     appointments, relationships, campaigns), only services/Y/contract:
+//     areas learn about each other from events, whose payloads Y publishes
+//     there;
 //   - a package under services/*/domain imports only the standard library,
-//     crm/eventlog/errcode, crm/eventlog/ids, crm/eventlog/contact and its own area's domain
-//     packages, so that the domain stays pure and testable without I/O.
+//     crm/eventlog/errcode, crm/eventlog/ids, crm/eventlog/contact and its own
+//     area's domain and contract packages, so that the domain stays pure and
+//     testable without I/O;
+//   - a package under services/*/contract imports only the standard library:
+//     an area's published events carry no domain logic;
+//   - services/wire, the HTTP contract between gateway and services, imports
+//     no package under services/ (neither kit nor a domain);
+//   - services/kit, which the areas share, imports no area;
+//   - the read side (graph/..., projector/...) imports, of services/, only
+//     services/wire and services/*/contract: never services/kit, a domain or
+//     an area's service.
 //
 // Test imports count too. It prints one line per violation and exits 1, or
 // prints a one-line summary and exits 0.
@@ -100,17 +110,32 @@ func decode(r io.Reader) ([]pkg, error) {
 }
 
 // area returns the area a module package belongs to ("" for none) and
-// whether it lies in that area's domain tree.
-func area(importPath string) (name string, domain bool) {
+// which part of it the package lies in: "domain", "contract" or "" (the
+// service and anything else).
+func area(importPath string) (name, part string) {
 	rest, ok := strings.CutPrefix(importPath, module+"/services/")
 	if !ok {
-		return "", false
+		return "", ""
 	}
 	parts := strings.Split(rest, "/")
 	if !areas[parts[0]] {
-		return "", false
+		return "", ""
 	}
-	return parts[0], len(parts) > 1 && parts[1] == "domain"
+	if len(parts) > 1 && (parts[1] == "domain" || parts[1] == "contract") {
+		return parts[0], parts[1]
+	}
+	return parts[0], ""
+}
+
+// under reports whether path is dir or a package below it.
+func under(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+// readSide reports whether a package belongs to the read side: the
+// gateway and the projector.
+func readSide(path string) bool {
+	return under(path, module+"/graph") || under(path, module+"/projector")
 }
 
 // isStd reports whether path is in the standard library: its first element
@@ -127,10 +152,6 @@ func isStd(path string) bool {
 func check(pkgs []pkg) []string {
 	var problems []string
 	for _, p := range pkgs {
-		from, inDomain := area(p.ImportPath)
-		if from == "" {
-			continue
-		}
 		seen := map[string]bool{}
 		for _, list := range [][]string{p.Imports, p.TestImports, p.XTestImports} {
 			for _, imp := range list {
@@ -138,22 +159,51 @@ func check(pkgs []pkg) []string {
 					continue
 				}
 				seen[imp] = true
-				to, toDomain := area(imp)
-				if to != "" && to != from {
-					problems = append(problems, fmt.Sprintf("%s imports %s: areas never import each other", p.ImportPath, imp))
-					continue
-				}
-				if inDomain && domainBanned[imp] && !slices.Contains(p.TestImports, imp) && !slices.Contains(p.XTestImports, imp) {
-					problems = append(problems, fmt.Sprintf("%s imports %s: domain packages do no I/O and draw no randomness", p.ImportPath, imp))
-				}
-				if inDomain && !isStd(imp) && !domainAllowed[imp] && !(to == from && toDomain) {
-					problems = append(problems, fmt.Sprintf("%s imports %s: domain packages import only the standard library and %s/eventlog/{errcode,ids,contact}",
-						p.ImportPath, imp, module))
-				}
+				problems = append(problems, checkImport(p, imp)...)
 			}
 		}
 	}
 	sort.Strings(problems)
+	return problems
+}
+
+// checkImport returns the rules p breaks by importing imp.
+func checkImport(p pkg, imp string) []string {
+	var problems []string
+	bad := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s imports %s: ", p.ImportPath, imp)+fmt.Sprintf(format, args...))
+	}
+	from, fromPart := area(p.ImportPath)
+	to, toPart := area(imp)
+	services := under(imp, module+"/services")
+	switch {
+	case readSide(p.ImportPath):
+		if services && imp != module+"/services/wire" && toPart != "contract" {
+			bad("the read side imports of services/ only services/wire and services/*/contract")
+		}
+	case under(p.ImportPath, module+"/services/wire"):
+		if services && !under(imp, module+"/services/wire") {
+			bad("services/wire imports no other package under services/ (no kit, no domain)")
+		}
+	case under(p.ImportPath, module+"/services/kit"):
+		if to != "" {
+			bad("services/kit knows no area")
+		}
+	case from == "":
+	case to != "" && to != from && toPart != "contract":
+		bad("an area imports of another area only its contract (services/%s/contract)", to)
+	case fromPart == "contract":
+		if !isStd(imp) && !(to == from && toPart == "contract") {
+			bad("contract packages import only the standard library")
+		}
+	case fromPart == "domain":
+		if domainBanned[imp] && !slices.Contains(p.TestImports, imp) && !slices.Contains(p.XTestImports, imp) {
+			bad("domain packages do no I/O and draw no randomness")
+		}
+		if !isStd(imp) && !domainAllowed[imp] && !(to == from && (toPart == "domain" || toPart == "contract")) {
+			bad("domain packages import only the standard library, %s/eventlog/{errcode,ids,contact} and their area's domain and contract", module)
+		}
+	}
 	return problems
 }
 
@@ -162,7 +212,7 @@ func check(pkgs []pkg) []string {
 func checkClock(pkgs []pkg) []string {
 	var problems []string
 	for _, p := range pkgs {
-		if _, inDomain := area(p.ImportPath); !inDomain {
+		if _, part := area(p.ImportPath); part != "domain" {
 			continue
 		}
 		for _, name := range p.GoFiles {

@@ -6,15 +6,22 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/services/appointments/domain"
+	cus "crm/services/customers/contract"
 	"crm/services/kit"
+	rel "crm/services/relationships/contract"
+	"crm/services/wire"
 )
 
 // Replicas maps each area this one replicates to how its events change the
 // replica (crm verify replays them with the same mappers).
 var Replicas = map[string]kit.Mapper{
-	"customers":     kit.StatusMapper("customerId", kit.CustomerStatuses),
-	"relationships": kit.StatusMapper("salespersonId", map[string]string{"SalespersonRegistered": "ACTIVE"}, "role"),
+	"customers":     kit.StatusMapper("customerId", customerStatuses),
+	"relationships": kit.StatusMapper("salespersonId", map[string]string{rel.TypeSalespersonRegistered: "ACTIVE"}, "role"),
 }
+
+// customerStatuses maps the customers area's events that set a customer's
+// status to the status the replica keeps.
+var customerStatuses = map[string]string{cus.TypeCustomerRegistered: "ACTIVE", cus.TypeCustomerArchived: "ARCHIVED"}
 
 // Open migrates the area's schema and assembles the area: its log (with
 // the inline appointment index), command API, relay, its replicas of the
@@ -30,7 +37,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 	}
 	f := facts{customers: replica("customers", Replicas["customers"]), salespeople: replica("relationships", Replicas["relationships"])}
 	svc := NewService(log, f, cfg.Pool)
-	archived := kit.React("CustomerArchived", func(ctx context.Context, ev eventlog.Event) error {
+	archived := kit.React(cus.TypeCustomerArchived, func(ctx context.Context, ev eventlog.Event) error {
 		return svc.CustomerArchived(ctx, kit.DataField(ev, "customerId"), ev)
 	})
 	return kit.NewArea(Area, cfg, log, svc.Routes(cfg.Logger),
@@ -41,11 +48,11 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 // facts answers the service's questions from the local replicas.
 type facts struct{ customers, salespeople *kit.Replica }
 
-func (f facts) Customer(ctx context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (f facts) Customer(ctx context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	return kit.Fact(ctx, f.customers, id, token, domain.CustomerUnknown,
 		map[string]domain.CustomerFact{"ACTIVE": domain.CustomerActive, "ARCHIVED": domain.CustomerArchived})
 }
 
-func (f facts) SalespersonKnown(ctx context.Context, id string, token kit.Token) (bool, error) {
+func (f facts) SalespersonKnown(ctx context.Context, id string, token wire.Token) (bool, error) {
 	return kit.Fact(ctx, f.salespeople, id, token, false, map[string]bool{"ACTIVE": true})
 }

@@ -19,6 +19,7 @@ import (
 	"crm/services/appointments/domain"
 	"crm/services/kit"
 	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
 // facts is the tests' Facts: what the replicas would know, in maps. A
@@ -30,14 +31,14 @@ type facts struct {
 	salespeople map[string]bool
 	head        int64  // the customers position the "replica" has applied
 	broken      string // a customer id whose lookup fails without a code
-	tokens      []kit.Token
+	tokens      []wire.Token
 }
 
 func newFacts() *facts {
 	return &facts{customers: map[string]domain.CustomerFact{}, salespeople: map[string]bool{}, head: 1 << 40}
 }
 
-func (f *facts) Customer(_ context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (f *facts) Customer(_ context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens = append(f.tokens, token)
@@ -50,7 +51,7 @@ func (f *facts) Customer(_ context.Context, id string, token kit.Token) (domain.
 	return f.customers[id], nil
 }
 
-func (f *facts) SalespersonKnown(_ context.Context, id string, token kit.Token) (bool, error) {
+func (f *facts) SalespersonKnown(_ context.Context, id string, token wire.Token) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens = append(f.tokens, token)
@@ -79,7 +80,7 @@ func (f *facts) salesperson() string {
 	return id
 }
 
-func (f *facts) lastToken() kit.Token {
+func (f *facts) lastToken() wire.Token {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.tokens[len(f.tokens)-1]

@@ -17,8 +17,10 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
+	"crm/services/appointments/contract"
 	"crm/services/appointments/domain"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Area is the area's name: its schema, its Redis streams, its token key.
@@ -33,12 +35,12 @@ type Facts interface {
 	// log at least up to token's position for that area (a bounded wait).
 	// A coded error (CONSISTENCY_TIMEOUT, UNAVAILABLE...) is passed on to
 	// the client as is; an error without a code is answered as UNAVAILABLE.
-	Customer(ctx context.Context, customerID string, token kit.Token) (domain.CustomerFact, error)
+	Customer(ctx context.Context, customerID string, token wire.Token) (domain.CustomerFact, error)
 	// SalespersonKnown reports whether the salesperson with the given
 	// (well-formed) id exists, once the replica has applied the
 	// relationships area's log up to token's position for that area.
 	// Errors as for Customer.
-	SalespersonKnown(ctx context.Context, salespersonID string, token kit.Token) (bool, error)
+	SalespersonKnown(ctx context.Context, salespersonID string, token wire.Token) (bool, error)
 }
 
 // Service runs the area's commands and reactions.
@@ -70,7 +72,7 @@ func NewService(log *eventlog.Log, facts Facts, pool *pgxpool.Pool) *Service {
 // Times are RFC 3339 strings (any offset; stored in UTC, to the
 // microsecond).
 type ScheduleAppointment struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	CustomerID    string `json:"customerId"`
 	SalespersonID string `json:"salespersonId"`
 	StartsAt      string `json:"startsAt"`
@@ -81,7 +83,7 @@ type ScheduleAppointment struct {
 // RescheduleAppointment is the body of POST /commands/reschedule-appointment.
 // An absent or null location keeps the appointment's location.
 type RescheduleAppointment struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID       string  `json:"id"`
 	StartsAt string  `json:"startsAt"`
 	EndsAt   string  `json:"endsAt"`
@@ -90,14 +92,14 @@ type RescheduleAppointment struct {
 
 // CancelAppointment is the body of POST /commands/cancel-appointment.
 type CancelAppointment struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
 }
 
 // CompleteAppointment is the body of POST /commands/complete-appointment.
 type CompleteAppointment struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID    string `json:"id"`
 	Notes string `json:"notes,omitempty"`
 }
@@ -105,31 +107,31 @@ type CompleteAppointment struct {
 // Schedule books a new appointment under a fresh id. Refusals: see
 // domain.Appointment.Schedule, plus BAD_USER_INPUT for a time that is not
 // RFC 3339, and the coded errors of Facts.
-func (s *Service) Schedule(ctx context.Context, cmd *ScheduleAppointment, req kit.Request) (kit.Result, error) {
+func (s *Service) Schedule(ctx context.Context, cmd *ScheduleAppointment, req kit.Request) (wire.Result, error) {
 	if err := checkID("customerId", ids.Customer, cmd.CustomerID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	if err := checkID("salespersonId", ids.Salesperson, cmd.SalespersonID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	startsAt, endsAt, err := parseTimes(cmd.StartsAt, cmd.EndsAt)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	// The facts are asked before the calendar is locked: a replica that
 	// has to catch up must not hold up the salesperson's other bookings.
 	customer, err := s.facts.Customer(ctx, cmd.CustomerID, req.Token)
 	if err != nil {
-		return kit.Result{}, factsError(err)
+		return wire.Result{}, factsError(err)
 	}
 	known, err := s.facts.SalespersonKnown(ctx, cmd.SalespersonID, req.Token)
 	if err != nil {
-		return kit.Result{}, factsError(err)
+		return wire.Result{}, factsError(err)
 	}
-	calID := domain.CalendarStreamID(cmd.SalespersonID)
+	calID := contract.CalendarStreamID(cmd.SalespersonID)
 	unlock, err := s.calendars.lock(ctx, calID)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	defer unlock()
 	id := ids.New(ids.Appointment)
@@ -148,28 +150,28 @@ func (s *Service) Schedule(ctx context.Context, cmd *ScheduleAppointment, req ki
 // Reschedule moves a scheduled appointment. Refusals: see
 // domain.Appointment.Reschedule, plus BAD_USER_INPUT for a time that is not
 // RFC 3339, and the coded errors of Facts.
-func (s *Service) Reschedule(ctx context.Context, cmd *RescheduleAppointment, req kit.Request) (kit.Result, error) {
+func (s *Service) Reschedule(ctx context.Context, cmd *RescheduleAppointment, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Appointment, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	startsAt, endsAt, err := parseTimes(cmd.StartsAt, cmd.EndsAt)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	// An appointment's customer and salesperson never change, so they can
 	// be read before the decision, to ask the facts and lock the calendar.
 	first, _, err := s.loadAppointment(ctx, cmd.ID)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	customer := domain.CustomerUnknown
 	if first.Exists() {
 		if customer, err = s.facts.Customer(ctx, first.CustomerID, req.Token); err != nil {
-			return kit.Result{}, factsError(err)
+			return wire.Result{}, factsError(err)
 		}
-		unlock, err := s.calendars.lock(ctx, domain.CalendarStreamID(first.SalespersonID))
+		unlock, err := s.calendars.lock(ctx, contract.CalendarStreamID(first.SalespersonID))
 		if err != nil {
-			return kit.Result{}, err
+			return wire.Result{}, err
 		}
 		defer unlock()
 	}
@@ -181,7 +183,7 @@ func (s *Service) Reschedule(ctx context.Context, cmd *RescheduleAppointment, re
 		versions := map[string]int64{cmd.ID: v}
 		var cal domain.Calendar
 		if a.Exists() {
-			calID := domain.CalendarStreamID(a.SalespersonID)
+			calID := contract.CalendarStreamID(a.SalespersonID)
 			if cal, versions[calID], err = s.loadCalendar(ctx, a.SalespersonID); err != nil {
 				return kit.Plan{}, err
 			}
@@ -194,9 +196,9 @@ func (s *Service) Reschedule(ctx context.Context, cmd *RescheduleAppointment, re
 
 // Cancel calls off a scheduled appointment. Refusals: see
 // domain.Appointment.Cancel.
-func (s *Service) Cancel(ctx context.Context, cmd *CancelAppointment, req kit.Request) (kit.Result, error) {
+func (s *Service) Cancel(ctx context.Context, cmd *CancelAppointment, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Appointment, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		a, v, err := s.loadAppointment(ctx, cmd.ID)
@@ -210,9 +212,9 @@ func (s *Service) Cancel(ctx context.Context, cmd *CancelAppointment, req kit.Re
 
 // Complete records that a scheduled appointment took place. Refusals: see
 // domain.Appointment.Complete.
-func (s *Service) Complete(ctx context.Context, cmd *CompleteAppointment, req kit.Request) (kit.Result, error) {
+func (s *Service) Complete(ctx context.Context, cmd *CompleteAppointment, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Appointment, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		a, v, err := s.loadAppointment(ctx, cmd.ID)
@@ -231,7 +233,7 @@ func (s *Service) Complete(ctx context.Context, cmd *CompleteAppointment, req ki
 func releasing(id string, a domain.Appointment, v int64) map[string]int64 {
 	versions := map[string]int64{id: v}
 	if a.Exists() {
-		versions[domain.CalendarStreamID(a.SalespersonID)] = eventlog.AnyVersion
+		versions[contract.CalendarStreamID(a.SalespersonID)] = eventlog.AnyVersion
 	}
 	return versions
 }
@@ -286,6 +288,6 @@ func (s *Service) loadAppointment(ctx context.Context, id string) (domain.Appoin
 
 func (s *Service) loadCalendar(ctx context.Context, salespersonID string) (domain.Calendar, int64, error) {
 	c := domain.Calendar{SalespersonID: salespersonID}
-	v, err := kit.Load(ctx, s.log, domain.CalendarStreamID(salespersonID), domain.Decode, c.Apply)
+	v, err := kit.Load(ctx, s.log, contract.CalendarStreamID(salespersonID), domain.Decode, c.Apply)
 	return c, v, err
 }

@@ -13,9 +13,11 @@ import (
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
 	"crm/services/appointments"
+	"crm/services/appointments/contract"
 	"crm/services/appointments/domain"
 	"crm/services/kit"
 	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
 func TestScheduleRescheduleCancelComplete(t *testing.T) {
@@ -26,8 +28,8 @@ func TestScheduleRescheduleCancelComplete(t *testing.T) {
 	// Any offset is accepted and stored in UTC, to the microsecond.
 	body := slot(cus, sp, d, d.Add(time.Hour))
 	body["startsAt"] = d.In(time.FixedZone("CET", 3600)).Add(123 * time.Nanosecond).Format(time.RFC3339Nano)
-	res := kittest.Post(t, e.h, "schedule-appointment", body, kit.HeaderCorrelationID, "corr-1", kit.HeaderActor, "user-7",
-		kit.HeaderConsistencyToken, "customers:3,relationships:9").OK(t)
+	res := kittest.Post(t, e.h, "schedule-appointment", body, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7",
+		wire.HeaderConsistencyToken, "customers:3,relationships:9").OK(t)
 	if !ids.Valid(ids.Appointment, res.StreamID) || res.Version != 1 || res.Area != appointments.Area || res.Position != 2 || len(res.Events) != 2 {
 		t.Fatalf("result %+v", res)
 	}
@@ -40,7 +42,7 @@ func TestScheduleRescheduleCancelComplete(t *testing.T) {
 		!strings.Contains(string(ev.Data), `"startsAt":"`+rfc(d)+`"`) {
 		t.Fatalf("event %+v %s", ev, ev.Data)
 	}
-	if cal := res.Events[1]; cal.Type != domain.TypeCalendarSlotBooked || cal.StreamID != domain.CalendarStreamID(sp) {
+	if cal := res.Events[1]; cal.Type != domain.TypeCalendarSlotBooked || cal.StreamID != contract.CalendarStreamID(sp) {
 		t.Fatalf("calendar event %+v", cal)
 	}
 
@@ -169,7 +171,7 @@ func TestRefusalsRecordNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var hdr []string
 			if c.name == "replica behind" {
-				hdr = []string{kit.HeaderConsistencyToken, "customers:" + fmt.Sprint(e.facts.head+1)}
+				hdr = []string{wire.HeaderConsistencyToken, "customers:" + fmt.Sprint(e.facts.head+1)}
 			}
 			kittest.Post(t, e.h, c.cmd, c.body, hdr...).Refused(t, c.code, c.field)
 		})
@@ -245,7 +247,7 @@ func TestConcurrentNonOverlappingSchedules(t *testing.T) {
 		t.Fatalf("log holds %d events, want %d", head, 2*n)
 	}
 	for _, sp := range sps {
-		evs, err := e.l.ReadAllStream(t.Context(), domain.CalendarStreamID(sp))
+		evs, err := e.l.ReadAllStream(t.Context(), contract.CalendarStreamID(sp))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,18 +4,19 @@ import (
 	"log/slog"
 
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Routes are the area's commands: POST /commands/NAME with a JSON body
 // (see docs/api-campaigns.md).
 func (s *Service) Routes(log *slog.Logger) []kit.Route {
 	return []kit.Route{
-		{Name: "create-campaign", Handler: kit.Command("create-campaign", log, s.CreateCampaign)},
-		{Name: "launch-campaign", Handler: kit.Command("launch-campaign", log, s.LaunchCampaign)},
-		{Name: "end-campaign", Handler: kit.Command("end-campaign", log, s.EndCampaign)},
-		{Name: "add-offer", Handler: kit.Command("add-offer", log, s.AddOffer)},
-		{Name: "open-deal", Handler: kit.Command("open-deal", log, s.OpenDeal)},
-		{Name: "win-deal", Handler: kit.Command("win-deal", log, s.WinDeal)},
-		{Name: "lose-deal", Handler: kit.Command("lose-deal", log, s.LoseDeal)},
+		{Name: wire.CreateCampaign, Handler: kit.Command(wire.CreateCampaign, log, s.CreateCampaign)},
+		{Name: wire.LaunchCampaign, Handler: kit.Command(wire.LaunchCampaign, log, s.LaunchCampaign)},
+		{Name: wire.EndCampaign, Handler: kit.Command(wire.EndCampaign, log, s.EndCampaign)},
+		{Name: wire.AddOffer, Handler: kit.Command(wire.AddOffer, log, s.AddOffer)},
+		{Name: wire.OpenDeal, Handler: kit.Command(wire.OpenDeal, log, s.OpenDeal)},
+		{Name: wire.WinDeal, Handler: kit.Command(wire.WinDeal, log, s.WinDeal)},
+		{Name: wire.LoseDeal, Handler: kit.Command(wire.LoseDeal, log, s.LoseDeal)},
 	}
 }

@@ -6,12 +6,18 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/services/campaigns/domain"
+	cus "crm/services/customers/contract"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Replicas maps each area this one replicates to how its events change the
 // replica (crm verify replays them with the same mappers).
-var Replicas = map[string]kit.Mapper{"customers": kit.StatusMapper("customerId", kit.CustomerStatuses)}
+var Replicas = map[string]kit.Mapper{"customers": kit.StatusMapper("customerId", customerStatuses)}
+
+// customerStatuses maps the customers area's events that set a customer's
+// status to the status the replica keeps.
+var customerStatuses = map[string]string{cus.TypeCustomerRegistered: "ACTIVE", cus.TypeCustomerArchived: "ARCHIVED"}
 
 // Open migrates the area's schema and assembles the area: its log (with
 // the inline deal index), command API, relay, its replica of the customers
@@ -24,7 +30,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 	customers := kit.NewReplica(kit.ReplicaConfig{Pool: cfg.Pool, Schema: Area, Source: "customers", Name: Area,
 		Partitions: cfg.Partitions, Wait: cfg.ConsistencyWait, Redis: cfg.Redis, Namespace: cfg.Namespace, Mapper: Replicas["customers"]})
 	svc := NewService(log, facts{customers}, cfg.Pool)
-	archived := kit.React("CustomerArchived", func(ctx context.Context, ev eventlog.Event) error {
+	archived := kit.React(cus.TypeCustomerArchived, func(ctx context.Context, ev eventlog.Event) error {
 		return svc.CustomerArchived(ctx, kit.DataField(ev, "customerId"), ev)
 	})
 	return kit.NewArea(Area, cfg, log, svc.Routes(cfg.Logger),
@@ -34,7 +40,7 @@ func Open(ctx context.Context, cfg kit.AreaConfig) (*kit.Area, error) {
 // facts answers the service's questions from the local replica.
 type facts struct{ customers *kit.Replica }
 
-func (f facts) Customer(ctx context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (f facts) Customer(ctx context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	return kit.Fact(ctx, f.customers, id, token, domain.CustomerUnknown,
 		map[string]domain.CustomerFact{"ACTIVE": domain.CustomerActive, "ARCHIVED": domain.CustomerArchived})
 }

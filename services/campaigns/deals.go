@@ -7,6 +7,7 @@ import (
 	"crm/eventlog/ids"
 	"crm/services/campaigns/domain"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Money is an amount in a currency in commands: amount a decimal string
@@ -18,7 +19,7 @@ type Money struct {
 
 // OpenDeal is the body of POST /commands/open-deal.
 type OpenDeal struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	CustomerID string `json:"customerId"`
 	CampaignID string `json:"campaignId,omitempty"`
 	OfferID    string `json:"offerId,omitempty"`
@@ -29,13 +30,13 @@ type OpenDeal struct {
 
 // WinDeal is the body of POST /commands/win-deal.
 type WinDeal struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID string `json:"id"`
 }
 
 // LoseDeal is the body of POST /commands/lose-deal.
 type LoseDeal struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
 }
@@ -47,21 +48,21 @@ type LoseDeal struct {
 // value.amount, value.currencyCode), NOT_FOUND (customerId, campaignId),
 // CONFLICT (customer archived, campaign not active, offer expired),
 // CONSISTENCY_TIMEOUT or UNAVAILABLE from the replica.
-func (s *Service) OpenDeal(ctx context.Context, cmd *OpenDeal, req kit.Request) (kit.Result, error) {
+func (s *Service) OpenDeal(ctx context.Context, cmd *OpenDeal, req kit.Request) (wire.Result, error) {
 	if err := checkID("customerId", ids.Customer, cmd.CustomerID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	if err := checkOptionalID("campaignId", ids.Campaign, cmd.CampaignID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	if err := checkOptionalID("offerId", ids.Offer, cmd.OfferID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	if err := checkOptionalID("salesRepId", ids.Salesperson, cmd.SalesRepID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	if cmd.Value == nil {
-		return kit.Result{}, errcode.Invalid("value", "is required")
+		return wire.Result{}, errcode.Invalid("value", "is required")
 	}
 	id := ids.New(ids.Deal)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
@@ -92,9 +93,9 @@ func (s *Service) OpenDeal(ctx context.Context, cmd *OpenDeal, req kit.Request) 
 
 // WinDeal marks an open deal won. Errors: BAD_USER_INPUT (id), NOT_FOUND,
 // CONFLICT (not open, stale expectedVersion).
-func (s *Service) WinDeal(ctx context.Context, cmd *WinDeal, req kit.Request) (kit.Result, error) {
+func (s *Service) WinDeal(ctx context.Context, cmd *WinDeal, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Deal, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		d, v, err := s.loadDeal(ctx, cmd.ID)
@@ -108,9 +109,9 @@ func (s *Service) WinDeal(ctx context.Context, cmd *WinDeal, req kit.Request) (k
 
 // LoseDeal marks an open deal lost for a reason. Errors: BAD_USER_INPUT
 // (id, reason), NOT_FOUND, CONFLICT (not open, stale expectedVersion).
-func (s *Service) LoseDeal(ctx context.Context, cmd *LoseDeal, req kit.Request) (kit.Result, error) {
+func (s *Service) LoseDeal(ctx context.Context, cmd *LoseDeal, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Deal, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		d, v, err := s.loadDeal(ctx, cmd.ID)

@@ -17,6 +17,7 @@ import (
 	"crm/services/campaigns/domain"
 	"crm/services/kit"
 	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
 // facts is the test's replica of the customers area: a map.
@@ -24,10 +25,10 @@ type facts struct {
 	mu        sync.Mutex
 	customers map[string]domain.CustomerFact
 	err       error
-	lastToken kit.Token
+	lastToken wire.Token
 }
 
-func (f *facts) Customer(_ context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (f *facts) Customer(_ context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastToken = token
@@ -46,7 +47,7 @@ func (f *facts) fail(err error) {
 	f.err = err
 }
 
-func (f *facts) token() kit.Token {
+func (f *facts) token() wire.Token {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lastToken
@@ -97,7 +98,7 @@ func (e *env) activeCampaign(t *testing.T, product string) (campaignID, offer st
 	return c.StreamID, offerID(t, o)
 }
 
-func offerID(t *testing.T, res kit.Result) string {
+func offerID(t *testing.T, res wire.Result) string {
 	t.Helper()
 	var d domain.OfferAdded
 	if len(res.Events) != 1 || res.Events[0].Type != domain.TypeOfferAdded {

@@ -19,6 +19,7 @@ import (
 	"crm/eventlog/ids"
 	"crm/services/campaigns/domain"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Area is the area's name: its schema, its Redis streams, its token key.
@@ -34,7 +35,7 @@ type Facts interface {
 	// (CONSISTENCY_TIMEOUT when the replica did not catch up in time,
 	// UNAVAILABLE when it cannot be read); an uncoded one is answered as
 	// UNAVAILABLE.
-	Customer(ctx context.Context, customerID string, token kit.Token) (domain.CustomerFact, error)
+	Customer(ctx context.Context, customerID string, token wire.Token) (domain.CustomerFact, error)
 }
 
 // Service runs the area's commands and reactions.
@@ -63,7 +64,7 @@ func NewService(log *eventlog.Log, facts Facts, pool *pgxpool.Pool) *Service {
 // CreateCampaign is the body of POST /commands/create-campaign. Times are
 // RFC 3339 strings.
 type CreateCampaign struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	Name     string  `json:"name"`
 	StartsAt *string `json:"startsAt,omitempty"`
 	EndsAt   *string `json:"endsAt,omitempty"`
@@ -71,20 +72,20 @@ type CreateCampaign struct {
 
 // LaunchCampaign is the body of POST /commands/launch-campaign.
 type LaunchCampaign struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID string `json:"id"`
 }
 
 // EndCampaign is the body of POST /commands/end-campaign.
 type EndCampaign struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID string `json:"id"`
 }
 
 // AddOffer is the body of POST /commands/add-offer. ValidUntil is an
 // RFC 3339 string.
 type AddOffer struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	CampaignID      string  `json:"campaignId"`
 	Product         string  `json:"product"`
 	DiscountPercent int     `json:"discountPercent"`
@@ -93,14 +94,14 @@ type AddOffer struct {
 
 // CreateCampaign creates a campaign, in DRAFT, under a fresh id.
 // Errors: BAD_USER_INPUT (name, startsAt, endsAt).
-func (s *Service) CreateCampaign(ctx context.Context, cmd *CreateCampaign, req kit.Request) (kit.Result, error) {
+func (s *Service) CreateCampaign(ctx context.Context, cmd *CreateCampaign, req kit.Request) (wire.Result, error) {
 	startsAt, err := parseTime("startsAt", cmd.StartsAt)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	endsAt, err := parseTime("endsAt", cmd.EndsAt)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	id := ids.New(ids.Campaign)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
@@ -116,9 +117,9 @@ func (s *Service) CreateCampaign(ctx context.Context, cmd *CreateCampaign, req k
 // LaunchCampaign moves a campaign from DRAFT to ACTIVE. Errors:
 // BAD_USER_INPUT (id), NOT_FOUND, CONFLICT (not a draft, its end date has
 // passed, stale expectedVersion).
-func (s *Service) LaunchCampaign(ctx context.Context, cmd *LaunchCampaign, req kit.Request) (kit.Result, error) {
+func (s *Service) LaunchCampaign(ctx context.Context, cmd *LaunchCampaign, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Campaign, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		c, v, err := s.loadCampaign(ctx, cmd.ID)
@@ -133,9 +134,9 @@ func (s *Service) LaunchCampaign(ctx context.Context, cmd *LaunchCampaign, req k
 // EndCampaign moves a campaign from ACTIVE to ENDED. Errors:
 // BAD_USER_INPUT (id), NOT_FOUND, CONFLICT (not active, stale
 // expectedVersion).
-func (s *Service) EndCampaign(ctx context.Context, cmd *EndCampaign, req kit.Request) (kit.Result, error) {
+func (s *Service) EndCampaign(ctx context.Context, cmd *EndCampaign, req kit.Request) (wire.Result, error) {
 	if err := checkID("id", ids.Campaign, cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		c, v, err := s.loadCampaign(ctx, cmd.ID)
@@ -152,13 +153,13 @@ func (s *Service) EndCampaign(ctx context.Context, cmd *EndCampaign, req kit.Req
 // event). Errors: BAD_USER_INPUT (campaignId, product, discountPercent,
 // validUntil), NOT_FOUND (campaignId), CONFLICT (campaign ended, stale
 // expectedVersion).
-func (s *Service) AddOffer(ctx context.Context, cmd *AddOffer, req kit.Request) (kit.Result, error) {
+func (s *Service) AddOffer(ctx context.Context, cmd *AddOffer, req kit.Request) (wire.Result, error) {
 	if err := checkID("campaignId", ids.Campaign, cmd.CampaignID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	validUntil, err := parseTime("validUntil", cmd.ValidUntil)
 	if err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	offerID := ids.New(ids.Offer)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {

@@ -12,8 +12,8 @@ import (
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
 	"crm/services/campaigns/domain"
-	"crm/services/kit"
 	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
 func TestCampaignAndDealLifecycle(t *testing.T) {
@@ -22,7 +22,7 @@ func TestCampaignAndDealLifecycle(t *testing.T) {
 	now := time.Now()
 	created := kittest.Post(t, e.h, "create-campaign", map[string]any{
 		"name": "  Spring  sale ", "startsAt": rfc3339(now.Add(-time.Hour)), "endsAt": rfc3339(now.Add(30 * 24 * time.Hour)),
-	}, kit.HeaderCorrelationID, "corr-1", kit.HeaderActor, "user-7").OK(t)
+	}, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7").OK(t)
 	if !ids.Valid(ids.Campaign, created.StreamID) || created.Version != 1 || created.Area != "campaigns" || created.Position != 1 {
 		t.Fatalf("create %+v", created)
 	}
@@ -51,7 +51,7 @@ func TestCampaignAndDealLifecycle(t *testing.T) {
 	rep := ids.New(ids.Salesperson)
 	opened := kittest.Post(t, e.h, "open-deal", map[string]any{"customerId": customer, "campaignId": cmp, "offerId": off,
 		"salesRepId": rep, "product": "solar panel", "value": map[string]string{"amount": "1250.5", "currencyCode": "eur"}},
-		kit.HeaderConsistencyToken, "customers:7").OK(t)
+		wire.HeaderConsistencyToken, "customers:7").OK(t)
 	if !ids.Valid(ids.Deal, opened.StreamID) || opened.Version != 1 {
 		t.Fatalf("open-deal %+v", opened)
 	}
@@ -202,7 +202,7 @@ func TestRefusalsRecordNothing(t *testing.T) {
 			kittest.Post(t, e.h, c.cmd, c.body).Refused(t, c.code, c.field)
 		})
 	}
-	kittest.Post(t, e.h, "open-deal", deal1(nil), kit.HeaderConsistencyToken, "garbage").Refused(t, errcode.BadUserInput, "consistencyToken")
+	kittest.Post(t, e.h, "open-deal", deal1(nil), wire.HeaderConsistencyToken, "garbage").Refused(t, errcode.BadUserInput, "consistencyToken")
 	if after := kittest.Head(t, e.l); after != before {
 		t.Fatalf("refusals recorded %d events", after-before)
 	}

@@ -4,14 +4,15 @@ import (
 	"log/slog"
 
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Routes are the area's commands: POST /commands/NAME with a JSON body
 // (see docs/api.md).
 func (s *Service) Routes(log *slog.Logger) []kit.Route {
 	return []kit.Route{
-		{Name: "register-customer", Handler: kit.Command("register-customer", log, s.Register)},
-		{Name: "update-customer", Handler: kit.Command("update-customer", log, s.Update)},
-		{Name: "archive-customer", Handler: kit.Command("archive-customer", log, s.Archive)},
+		{Name: wire.RegisterCustomer, Handler: kit.Command(wire.RegisterCustomer, log, s.Register)},
+		{Name: wire.UpdateCustomer, Handler: kit.Command(wire.UpdateCustomer, log, s.Update)},
+		{Name: wire.ArchiveCustomer, Handler: kit.Command(wire.ArchiveCustomer, log, s.Archive)},
 	}
 }

@@ -11,8 +11,10 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
+	"crm/services/customers/contract"
 	"crm/services/customers/domain"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Area is the area's name: its schema, its Redis streams, its token key.
@@ -48,7 +50,7 @@ func (a *Address) domain() *domain.Address {
 
 // RegisterCustomer is the body of POST /commands/register-customer.
 type RegisterCustomer struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	Name    string   `json:"name"`
 	Email   string   `json:"email"`
 	Phone   string   `json:"phone,omitempty"`
@@ -58,7 +60,7 @@ type RegisterCustomer struct {
 // UpdateCustomer is the body of POST /commands/update-customer. Absent or
 // null fields stay as they are.
 type UpdateCustomer struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID      string   `json:"id"`
 	Name    *string  `json:"name,omitempty"`
 	Email   *string  `json:"email,omitempty"`
@@ -68,16 +70,16 @@ type UpdateCustomer struct {
 
 // ArchiveCustomer is the body of POST /commands/archive-customer.
 type ArchiveCustomer struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	ID     string `json:"id"`
 	Reason string `json:"reason,omitempty"`
 }
 
 // Register registers a new customer under a fresh id.
-func (s *Service) Register(ctx context.Context, cmd *RegisterCustomer, req kit.Request) (kit.Result, error) {
+func (s *Service) Register(ctx context.Context, cmd *RegisterCustomer, req kit.Request) (wire.Result, error) {
 	id := ids.New(ids.Customer)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
-		claimID := domain.EmailClaimStreamID(cmd.Email)
+		claimID := contract.EmailClaimStreamID(cmd.Email)
 		claim, claimV, err := s.loadClaim(ctx, claimID)
 		if err != nil {
 			return kit.Plan{}, err
@@ -89,9 +91,9 @@ func (s *Service) Register(ctx context.Context, cmd *RegisterCustomer, req kit.R
 }
 
 // Update changes a customer's contact fields.
-func (s *Service) Update(ctx context.Context, cmd *UpdateCustomer, req kit.Request) (kit.Result, error) {
+func (s *Service) Update(ctx context.Context, cmd *UpdateCustomer, req kit.Request) (wire.Result, error) {
 	if err := checkID(cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		c, v, err := s.loadCustomer(ctx, cmd.ID)
@@ -101,12 +103,12 @@ func (s *Service) Update(ctx context.Context, cmd *UpdateCustomer, req kit.Reque
 		versions := map[string]int64{cmd.ID: v}
 		current, requested := domain.EmailClaim{}, domain.EmailClaim{}
 		if c.Exists() {
-			curID := domain.EmailClaimStreamID(c.Email)
+			curID := contract.EmailClaimStreamID(c.Email)
 			if current, versions[curID], err = s.loadClaim(ctx, curID); err != nil {
 				return kit.Plan{}, err
 			}
 			if cmd.Email != nil {
-				reqID := domain.EmailClaimStreamID(*cmd.Email)
+				reqID := contract.EmailClaimStreamID(*cmd.Email)
 				if requested, versions[reqID], err = s.loadClaim(ctx, reqID); err != nil {
 					return kit.Plan{}, err
 				}
@@ -119,9 +121,9 @@ func (s *Service) Update(ctx context.Context, cmd *UpdateCustomer, req kit.Reque
 }
 
 // Archive archives a customer and frees its email.
-func (s *Service) Archive(ctx context.Context, cmd *ArchiveCustomer, req kit.Request) (kit.Result, error) {
+func (s *Service) Archive(ctx context.Context, cmd *ArchiveCustomer, req kit.Request) (wire.Result, error) {
 	if err := checkID(cmd.ID); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		c, v, err := s.loadCustomer(ctx, cmd.ID)
@@ -131,7 +133,7 @@ func (s *Service) Archive(ctx context.Context, cmd *ArchiveCustomer, req kit.Req
 		versions := map[string]int64{cmd.ID: v}
 		var claim domain.EmailClaim
 		if c.Exists() {
-			claimID := domain.EmailClaimStreamID(c.Email)
+			claimID := contract.EmailClaimStreamID(c.Email)
 			if claim, versions[claimID], err = s.loadClaim(ctx, claimID); err != nil {
 				return kit.Plan{}, err
 			}

@@ -14,6 +14,7 @@ import (
 	"crm/services/customers"
 	"crm/services/kit"
 	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
 func newAPI(t *testing.T) (http.Handler, *eventlog.Log) {
@@ -23,7 +24,7 @@ func newAPI(t *testing.T) (http.Handler, *eventlog.Log) {
 	return kit.Mux(l, svc.Routes(slog.Default())...), l
 }
 
-func register(t *testing.T, h http.Handler, email string) kit.Result {
+func register(t *testing.T, h http.Handler, email string) wire.Result {
 	t.Helper()
 	return kittest.Post(t, h, "register-customer", map[string]any{"name": "Ada Lovelace", "email": email, "phone": "+44 20 7946 0958"}).OK(t)
 }
@@ -34,7 +35,7 @@ func TestRegisterUpdateArchive(t *testing.T) {
 	res := kittest.Post(t, h, "register-customer", map[string]any{
 		"name": "  Ada  Lovelace ", "email": "Ada@Example.COM",
 		"address": map[string]string{"city": "London", "country": "GB"},
-	}, kit.HeaderCorrelationID, "corr-1", kit.HeaderActor, "user-7").OK(t)
+	}, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7").OK(t)
 	if !ids.Valid(ids.Customer, res.StreamID) || res.Version != 1 || res.Area != "customers" || res.Position != 2 {
 		t.Fatalf("result %+v", res)
 	}
@@ -85,7 +86,7 @@ func TestRefusalsRecordNothing(t *testing.T) {
 		{"wrong type", "register-customer", map[string]any{"name": 12, "email": "a@example.com"}, errcode.BadUserInput, "name"},
 		{"not json", "register-customer", []byte(`{"name":`), errcode.BadUserInput, "body"},
 		{"two values", "register-customer", []byte(`{"name":"A","email":"a@example.com"} {}`), errcode.BadUserInput, "body"},
-		{"oversized", "register-customer", []byte(`{"name":"` + strings.Repeat("a", kit.MaxBodyBytes) + `"}`), errcode.BadUserInput, "body"},
+		{"oversized", "register-customer", []byte(`{"name":"` + strings.Repeat("a", wire.MaxBodyBytes) + `"}`), errcode.BadUserInput, "body"},
 		{"malformed id", "update-customer", map[string]any{"id": "cus_123", "name": "A"}, errcode.BadUserInput, "id"},
 		{"wrong kind of id", "update-customer", map[string]any{"id": ids.New(ids.Deal), "name": "A"}, errcode.BadUserInput, "id"},
 		{"unknown customer", "update-customer", map[string]any{"id": ids.New(ids.Customer), "name": "A"}, errcode.NotFound, ""},
@@ -100,7 +101,7 @@ func TestRefusalsRecordNothing(t *testing.T) {
 		})
 	}
 	kittest.Post(t, h, "register-customer", map[string]any{"name": "A", "email": "a@example.com"},
-		kit.HeaderConsistencyToken, "garbage").Refused(t, errcode.BadUserInput, "consistencyToken")
+		wire.HeaderConsistencyToken, "garbage").Refused(t, errcode.BadUserInput, "consistencyToken")
 	if after := kittest.Head(t, l); after != before {
 		t.Fatalf("refusals recorded %d events", after-before)
 	}

@@ -15,12 +15,12 @@ import (
 	"crm/eventlog/testenv"
 	"crm/services/appointments"
 	"crm/services/campaigns"
-	"crm/services/kit"
 	"crm/services/kit/kittest"
+	"crm/services/wire"
 )
 
-func token(results ...kit.Result) string {
-	t := kit.Token{}
+func token(results ...wire.Result) string {
+	t := wire.Token{}
 	for _, r := range results {
 		t[r.Area] = max(t[r.Area], r.Position)
 	}
@@ -31,13 +31,13 @@ func (s *system) post(t *testing.T, area, cmd string, body any, tok string) kitt
 	t.Helper()
 	var headers []string
 	if tok != "" {
-		headers = []string{kit.HeaderConsistencyToken, tok}
+		headers = []string{wire.HeaderConsistencyToken, tok}
 	}
 	return kittest.Post(t, s.areas[area].Handler, cmd, body, headers...)
 }
 
 // fixtures: a sales rep and an active campaign with an offer.
-func (s *system) fixtures(t *testing.T) (rep, campaign kit.Result) {
+func (s *system) fixtures(t *testing.T) (rep, campaign wire.Result) {
 	t.Helper()
 	rep = s.post(t, "relationships", "register-salesperson", map[string]any{
 		"name": "Grace Hopper", "email": "grace@example.com", "role": "SALES_REP"}, "").OK(t)

@@ -1,7 +1,9 @@
 // Package kit is the small library the four area services share: running a
 // decision against the event log with optimistic concurrency, idempotency
-// and retries, and the JSON command API's decoding and answers. It knows no
-// area; areas never import each other, only kit, eventlog and errcode.
+// and retries, serving the command API whose contract is services/wire
+// (strict decoding, answers), replicas and area wiring. It knows no area;
+// an area imports no other area's code but its published events
+// (services/AREA/contract).
 package kit
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/services/wire"
 )
 
 // DomainEvent is what every area's domain events are: a stable type name
@@ -35,19 +38,6 @@ type Plan struct {
 	// event goes to must be here: it is appended at that expected version,
 	// so a decision made on stale state loses the race and is retried.
 	Versions map[string]int64
-}
-
-// Result is the answer of a command: what was recorded.
-type Result struct {
-	Area     string `json:"area"`
-	StreamID string `json:"streamId"`
-	// Version is the primary stream's version after the command.
-	Version int64 `json:"version"`
-	// Position is the log position of the last event recorded (0 when
-	// the command recorded nothing).
-	Position  int64            `json:"position"`
-	Events    []eventlog.Event `json:"events"`
-	Duplicate bool             `json:"duplicate,omitempty"`
 }
 
 // Executor runs the commands of one area against its log.
@@ -77,9 +67,9 @@ type Executor struct {
 // key cannot be looked up within ResolveWait, the error is INTERNAL
 // "the outcome of the write is unknown", never UNAVAILABLE (which says
 // nothing was recorded).
-func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *int64, decide func(ctx context.Context) (Plan, error)) (Result, error) {
+func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *int64, decide func(ctx context.Context) (Plan, error)) (wire.Result, error) {
 	if prev, ok, err := x.Log.Lookup(ctx, meta.IdempotencyKey); err != nil {
-		return Result{}, unavailable(err)
+		return wire.Result{}, unavailable(err)
 	} else if ok {
 		return x.result(primaryOf(prev.Events), prev, 0), nil
 	}
@@ -90,19 +80,19 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 	for attempt := 1; ; attempt++ {
 		plan, err := decide(ctx)
 		if err != nil {
-			return Result{}, err
+			return wire.Result{}, err
 		}
 		current := plan.Versions[plan.Primary]
 		if expected != nil && *expected != current {
-			return Result{}, &errcode.Error{Code: errcode.Conflict, Field: "expectedVersion",
+			return wire.Result{}, &errcode.Error{Code: errcode.Conflict, Field: "expectedVersion",
 				Message: fmt.Sprintf("expected version %d, but it is at version %d", *expected, current)}
 		}
 		if len(plan.Events) == 0 {
-			return Result{Area: x.Area, StreamID: plan.Primary, Version: current, Events: []eventlog.Event{}}, nil
+			return wire.Result{Area: x.Area, StreamID: plan.Primary, Version: current, Events: []eventlog.Event{}}, nil
 		}
 		appends, err := group(plan)
 		if err != nil {
-			return Result{}, err
+			return wire.Result{}, err
 		}
 		res, err := x.Log.AppendMulti(ctx, meta, appends...)
 		var vc *eventlog.VersionConflictError
@@ -110,37 +100,37 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 			prev, recorded, rerr := x.resolve(ctx, meta.IdempotencyKey)
 			switch {
 			case rerr != nil:
-				return Result{}, unknownOutcome(meta.IdempotencyKey, errors.Join(err, rerr))
+				return wire.Result{}, unknownOutcome(meta.IdempotencyKey, errors.Join(err, rerr))
 			case recorded:
 				return x.result(primaryOf(prev.Events), prev, 0), nil
 			case attempt >= attempts:
-				return Result{}, unknownOutcome(meta.IdempotencyKey, err)
+				return wire.Result{}, unknownOutcome(meta.IdempotencyKey, err)
 			}
 			continue // not recorded: the transaction is gone
 		}
 		switch {
 		case errors.As(err, &vc):
 			if expected != nil && vc.StreamID == plan.Primary {
-				return Result{}, &errcode.Error{Code: errcode.Conflict, Field: "expectedVersion",
+				return wire.Result{}, &errcode.Error{Code: errcode.Conflict, Field: "expectedVersion",
 					Message: fmt.Sprintf("expected version %d, but it is at version %d", *expected, vc.Actual)}
 			}
 			if attempt >= attempts {
-				return Result{}, errcode.New(errcode.Conflict, "too many concurrent changes, try again")
+				return wire.Result{}, errcode.New(errcode.Conflict, "too many concurrent changes, try again")
 			}
 			continue
 		case err != nil:
-			return Result{}, unavailable(err)
+			return wire.Result{}, unavailable(err)
 		}
 		return x.result(plan.Primary, res, current), nil
 	}
 }
 
-func (x *Executor) result(primary string, res eventlog.AppendResult, current int64) Result {
+func (x *Executor) result(primary string, res eventlog.AppendResult, current int64) wire.Result {
 	v := res.StreamVersion(primary)
 	if v == 0 {
 		v = current
 	}
-	return Result{Area: x.Area, StreamID: primary, Version: v, Position: res.LastPosition(), Events: res.Events, Duplicate: res.Duplicate}
+	return wire.Result{Area: x.Area, StreamID: primary, Version: v, Position: res.LastPosition(), Events: res.Events, Duplicate: res.Duplicate}
 }
 
 func primaryOf(evs []eventlog.Event) string {

@@ -9,6 +9,7 @@ import (
 	"crm/eventlog/errcode"
 	"crm/eventlog/testenv"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 type slow struct {
@@ -40,7 +41,7 @@ func TestRunResolvesUnknownOutcome(t *testing.T) {
 	}
 	t.Cleanup(l.Close)
 	x := &kit.Executor{Area: "test", Log: l, ResolveWait: 15 * time.Second}
-	run := func(stream, key string) (kit.Result, error) {
+	run := func(stream, key string) (wire.Result, error) {
 		cut := cutWhenSleeping(t, s)
 		defer func() { <-cut }()
 		return x.Run(ctx, eventlog.Metadata{IdempotencyKey: key}, nil, func(ctx context.Context) (kit.Plan, error) {

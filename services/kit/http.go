@@ -18,39 +18,13 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/services/wire"
 )
-
-// MaxBodyBytes caps a command's JSON body.
-const MaxBodyBytes = 64 << 10
-
-// Headers of the command API. The body carries the command itself,
-// including idempotencyKey and expectedVersion (see CommandOptions).
-const (
-	HeaderCorrelationID    = "X-Correlation-Id"
-	HeaderCausationID      = "X-Causation-Id"
-	HeaderActor            = "X-Actor"
-	HeaderTraceParent      = "Traceparent"
-	HeaderConsistencyToken = "X-Consistency-Token"
-)
-
-// CommandOptions are the fields every command body may carry.
-type CommandOptions struct {
-	// IdempotencyKey makes a retry record nothing new and answer with the
-	// first outcome. Keys are scoped per command name within an area.
-	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-	// ExpectedVersion, when set, makes the command CONFLICT unless the
-	// entity's stream is at that version.
-	ExpectedVersion *int64 `json:"expectedVersion,omitempty"`
-}
-
-// Options returns the options themselves, so that Command can reach them
-// in any command struct that embeds CommandOptions.
-func (o *CommandOptions) Options() *CommandOptions { return o }
 
 // Request is what a command handler gets besides its decoded body.
 type Request struct {
 	Meta  eventlog.Metadata
-	Token Token
+	Token wire.Token
 	// Expected is the client's expectedVersion, nil when absent.
 	Expected *int64
 }
@@ -62,8 +36,8 @@ type Request struct {
 // INTERNAL without their text.
 func Command[T any, PT interface {
 	*T
-	Options() *CommandOptions
-}](name string, log *slog.Logger, fn func(ctx context.Context, cmd *T, req Request) (Result, error)) http.HandlerFunc {
+	Options() *wire.CommandOptions
+}](name string, log *slog.Logger, fn func(ctx context.Context, cmd *T, req Request) (wire.Result, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		cmd := PT(new(T))
 		if err := DecodeJSON(w, r, cmd); err != nil {
@@ -90,7 +64,7 @@ func Command[T any, PT interface {
 	}
 }
 
-func newRequest(r *http.Request, name string, opts *CommandOptions) (Request, error) {
+func newRequest(r *http.Request, name string, opts *wire.CommandOptions) (Request, error) {
 	var req Request
 	hdr := func(field, key string) (string, error) {
 		v := r.Header.Get(key)
@@ -101,19 +75,19 @@ func newRequest(r *http.Request, name string, opts *CommandOptions) (Request, er
 	}
 	var err error
 	m := &req.Meta
-	if m.CorrelationID, err = hdr("correlationId", HeaderCorrelationID); err != nil {
+	if m.CorrelationID, err = hdr("correlationId", wire.HeaderCorrelationID); err != nil {
 		return req, err
 	}
 	if m.CorrelationID == "" {
 		m.CorrelationID = uuid.NewString()
 	}
-	if m.CausationID, err = hdr("causationId", HeaderCausationID); err != nil {
+	if m.CausationID, err = hdr("causationId", wire.HeaderCausationID); err != nil {
 		return req, err
 	}
-	if m.Actor, err = hdr("actor", HeaderActor); err != nil {
+	if m.Actor, err = hdr("actor", wire.HeaderActor); err != nil {
 		return req, err
 	}
-	if m.TraceParent, err = hdr("traceparent", HeaderTraceParent); err != nil {
+	if m.TraceParent, err = hdr("traceparent", wire.HeaderTraceParent); err != nil {
 		return req, err
 	}
 	if k := opts.IdempotencyKey; k != "" {
@@ -128,14 +102,14 @@ func newRequest(r *http.Request, name string, opts *CommandOptions) (Request, er
 		}
 		req.Expected = v
 	}
-	if req.Token, err = ParseToken(r.Header.Get(HeaderConsistencyToken)); err != nil {
+	if req.Token, err = wire.ParseToken(r.Header.Get(wire.HeaderConsistencyToken)); err != nil {
 		return req, err
 	}
 	return req, nil
 }
 
 // DecodeJSON decodes a request body into v, strictly: JSON content type,
-// at most MaxBodyBytes, no unknown fields, exactly one JSON value. Every
+// at most wire.MaxBodyBytes, no unknown fields, exactly one JSON value. Every
 // refusal is BAD_USER_INPUT naming the field where one is known.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -143,11 +117,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return errcode.Invalid("body", "the body must be application/json")
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return errcode.Invalid("body", "the body exceeds %d bytes", MaxBodyBytes)
+			return errcode.Invalid("body", "the body exceeds %d bytes", wire.MaxBodyBytes)
 		}
 		return errcode.Invalid("body", "the body could not be read")
 	}
@@ -209,41 +183,6 @@ func jsonKind(k string) string {
 	return k
 }
 
-// Token is a consistency token: for each area, the log position of the
-// latest write its holder has seen. A service that depends on another
-// area's data waits until its replica has applied that area's log up to the
-// token's position before deciding.
-type Token map[string]int64
-
-// ParseToken parses "area:position,area:position" (empty: no token).
-func ParseToken(s string) (Token, error) {
-	if s == "" {
-		return nil, nil
-	}
-	if len(s) > 500 {
-		return nil, errcode.Invalid("consistencyToken", "the consistency token is too long")
-	}
-	t := Token{}
-	for _, part := range strings.Split(s, ",") {
-		area, pos, ok := strings.Cut(strings.TrimSpace(part), ":")
-		n, err := strconv.ParseInt(pos, 10, 64)
-		if !ok || err != nil || n < 0 || area == "" || len(area) > 40 {
-			return nil, errcode.Invalid("consistencyToken", "the consistency token must look like customers:12,relationships:40")
-		}
-		t[area] = max(t[area], n)
-	}
-	return t, nil
-}
-
-// String formats the token for the X-Consistency-Token header.
-func (t Token) String() string {
-	var parts []string
-	for a, p := range t {
-		parts = append(parts, a+":"+strconv.FormatInt(p, 10))
-	}
-	return strings.Join(parts, ",")
-}
-
 // Route is one command of an area's API, for documentation and clients.
 type Route struct {
 	Name    string // e.g. "register-customer": POST /commands/register-customer
@@ -256,11 +195,11 @@ type Route struct {
 func Mux(log *eventlog.Log, routes ...Route) *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, r := range routes {
-		mux.Handle("POST /commands/"+r.Name, r.Handler)
+		mux.Handle("POST "+wire.CommandPath(r.Name), r.Handler)
 	}
 	// An unknown command is a coded refusal like any other, not the
 	// router's plain-text 404.
-	mux.HandleFunc("POST /commands/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+wire.CommandsPrefix, func(w http.ResponseWriter, r *http.Request) {
 		errcode.WriteHTTP(w, errcode.New(errcode.NotFound, "no such command"))
 	})
 	logAPI := eventlog.NewHandler(log)

@@ -16,6 +16,7 @@ import (
 	"crm/eventlog/consumer"
 	"crm/eventlog/errcode"
 	"crm/eventlog/pgmigrate"
+	"crm/services/wire"
 )
 
 //go:embed migrations/*.sql
@@ -116,7 +117,7 @@ func (r *Replica) Handler() consumer.Handler {
 // applied the source area's log up to token's position for that area (for
 // the entity's partition). The wait is bounded: CONSISTENCY_TIMEOUT when
 // it runs out (nothing is recorded; a retry is safe).
-func (r *Replica) Get(ctx context.Context, id string, token Token) (Entry, bool, error) {
+func (r *Replica) Get(ctx context.Context, id string, token wire.Token) (Entry, bool, error) {
 	if pos := token[r.source]; pos > 0 {
 		wctx, cancel := context.WithTimeout(ctx, r.wait)
 		err := r.waiter.Wait(wctx, eventlog.Partition(id, r.partitions), pos)
@@ -191,7 +192,7 @@ func React(eventType string, fn func(ctx context.Context, ev eventlog.Event) err
 // Fact maps a replicated entity's status to an area's own fact type:
 // unknown when the replica does not hold id, else byStatus[status]. The
 // lookup waits for the token as Get does.
-func Fact[F any](ctx context.Context, r *Replica, id string, token Token, unknown F, byStatus map[string]F) (F, error) {
+func Fact[F any](ctx context.Context, r *Replica, id string, token wire.Token, unknown F, byStatus map[string]F) (F, error) {
 	e, ok, err := r.Get(ctx, id, token)
 	if err != nil || !ok {
 		return unknown, err
@@ -212,7 +213,3 @@ func DataField(ev eventlog.Event, field string) string {
 	s, _ := data[field].(string)
 	return s
 }
-
-// CustomerStatuses maps the customers area's events to the status its
-// replicas keep.
-var CustomerStatuses = map[string]string{"CustomerRegistered": "ACTIVE", "CustomerArchived": "ARCHIVED"}

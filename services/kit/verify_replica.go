@@ -13,6 +13,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/pgmigrate"
+	"crm/eventlog/verify"
 )
 
 // ReplicaVerifyConfig configures VerifyReplica. Zero values take the
@@ -43,25 +44,25 @@ func ReplicaLabel(area, source string) string { return area + "." + source }
 // VerifyReplica rebuilds an area's replica of Source from Source's log into
 // the scratch schema "<schema>_verify_<source>", with the Replica's own
 // handler, and compares its rows (area = Source) with the live replica on
-// every column, as Verify does. The consumer feeding a replica also runs
+// every column, as verify.Run does. The consumer feeding a replica also runs
 // the area's reactions: an event parked because its reaction failed rolled
 // the replica's change back too, and is left out of the replay as well.
-// Errors as Verify.
-func VerifyReplica(ctx context.Context, cfg ReplicaVerifyConfig) (VerifyResult, error) {
+// Errors as verify.Run.
+func VerifyReplica(ctx context.Context, cfg ReplicaVerifyConfig) (verify.Result, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.Schema
 	}
 	if !pgmigrate.ValidIdent(cfg.Source) {
-		return VerifyResult{}, fmt.Errorf("verify: invalid Source %q", cfg.Source)
+		return verify.Result{}, fmt.Errorf("verify: invalid Source %q", cfg.Source)
 	}
 	if cfg.Mapper == nil {
-		return VerifyResult{}, errors.New("verify: Mapper is required")
+		return verify.Result{}, errors.New("verify: Mapper is required")
 	}
 	scratch := cfg.Schema + "_verify_" + cfg.Source
 	replica := NewReplica(ReplicaConfig{Pool: cfg.Pool, Schema: scratch, Source: cfg.Source, Name: cfg.Name,
 		Partitions: cfg.Partitions, Mapper: cfg.Mapper})
 	h := replica.Handler()
-	return Verify(ctx, VerifyConfig{
+	return verify.Run(ctx, verify.Config{
 		Pool: cfg.Pool, Schema: cfg.Schema, Scratch: scratch, Name: cfg.Name,
 		Label: ReplicaLabel(cfg.Schema, cfg.Source), Areas: []string{cfg.Source},
 		Sources:    map[string]consumer.LogSource{cfg.Source: cfg.Log},
@@ -73,6 +74,6 @@ func VerifyReplica(ctx context.Context, cfg ReplicaVerifyConfig) (VerifyResult, 
 		},
 		// position is the log position of the last event that changed the
 		// row: the same in a replay, so every column is compared.
-		Tables: []TableSpec{{Name: "replica", Key: []string{"area", "id"}, Where: "x.area = '" + cfg.Source + "'"}},
+		Tables: []verify.TableSpec{{Name: "replica", Key: []string{"area", "id"}, Where: "x.area = '" + cfg.Source + "'"}},
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"crm/eventlog/consumer"
 	"crm/eventlog/relay"
 	"crm/eventlog/testenv"
+	"crm/eventlog/verify"
 	"crm/services/kit"
 )
 
@@ -59,7 +60,7 @@ func startReplica(t *testing.T, ctx context.Context) *replicaSystem {
 		t.Fatal(err)
 	}
 	s := &replicaSystem{src: src, pool: pool, schema: schema, logger: logger,
-		mapper: kit.StatusMapper("customerId", kit.CustomerStatuses, "name")}
+		mapper: kit.StatusMapper("customerId", map[string]string{"CustomerRegistered": "ACTIVE", "CustomerArchived": "ARCHIVED"}, "name")}
 	replica := kit.NewReplica(kit.ReplicaConfig{Pool: pool, Schema: schema, Source: "customers", Name: schema,
 		Partitions: verifyParts, Mapper: s.mapper})
 	// The reaction fails for one customer: its archive is parked, and the
@@ -128,7 +129,7 @@ func (s *replicaSystem) settle(t *testing.T, ctx context.Context) {
 	})
 }
 
-func (s *replicaSystem) verify(t *testing.T, ctx context.Context, src consumer.LogSource) kit.VerifyResult {
+func (s *replicaSystem) verify(t *testing.T, ctx context.Context, src consumer.LogSource) verify.Result {
 	t.Helper()
 	if src == nil {
 		src = s.src

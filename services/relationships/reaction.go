@@ -7,22 +7,10 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/ids"
+	cmp "crm/services/campaigns/contract"
 	"crm/services/kit"
 	"crm/services/relationships/domain"
 )
-
-// DealWonType is the type name of the campaigns area's event this area
-// reacts to.
-const DealWonType = "DealWon"
-
-// dealWon is the part of the campaigns area's DealWon data this area needs.
-// It is declared here, not imported: areas share no code, only the event's
-// JSON, and unknown fields are ignored so the campaigns area may add some.
-type dealWon struct {
-	DealID     string `json:"dealId"`
-	CustomerID string `json:"customerId"`
-	Product    string `json:"product"`
-}
 
 // DealWon is the reaction to the campaigns area's DealWon event cause: the
 // deal's product joins the customer's products owned. It is idempotent:
@@ -37,10 +25,10 @@ type dealWon struct {
 // for good, and the consumer should park the event; UNAVAILABLE and
 // context errors are worth a retry.
 func (s *Service) DealWon(ctx context.Context, cause eventlog.Event) error {
-	if cause.Type != DealWonType {
+	if cause.Type != cmp.TypeDealWon {
 		return fmt.Errorf("relationships: DealWon reaction got event %s of type %q", cause.ID, cause.Type)
 	}
-	var d dealWon
+	var d cmp.DealWon // the campaigns area's published event; unknown fields are ignored
 	if err := json.Unmarshal(cause.Data, &d); err != nil {
 		return fmt.Errorf("relationships: decode DealWon %s: %w", cause.ID, err)
 	}

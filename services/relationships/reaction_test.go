@@ -12,6 +12,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/ids"
 	"crm/services/kit/kittest"
+	"crm/services/relationships/contract"
 	"crm/services/relationships/domain"
 )
 
@@ -122,7 +123,7 @@ func TestDealWonRefusesBadCauses(t *testing.T) {
 		"customer id kind":   dealWon(t, deal, ids.New(ids.Salesperson), "Boat"),
 		"missing customer":   dealWon(t, deal, "", "Boat"),
 		"empty product":      dealWon(t, deal, customer, "  "),
-		"email claim stream": dealWon(t, deal, domain.EmailClaimStreamID("a@example.com"), "Boat"),
+		"email claim stream": dealWon(t, deal, contract.EmailClaimStreamID("a@example.com"), "Boat"),
 	} {
 		if err := e.svc.DealWon(context.Background(), cause); err == nil {
 			t.Errorf("%s: accepted", name)

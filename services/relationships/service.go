@@ -16,7 +16,9 @@ import (
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
 	"crm/services/kit"
+	"crm/services/relationships/contract"
 	"crm/services/relationships/domain"
+	"crm/services/wire"
 )
 
 // Area is the area's name: its schema, its Redis streams, its token key.
@@ -31,7 +33,7 @@ type Facts interface {
 	// log at least up to token's position for that area (a bounded wait).
 	// A coded error (CONSISTENCY_TIMEOUT, UNAVAILABLE...) is passed on to
 	// the client as is; an error without a code is answered as UNAVAILABLE.
-	Customer(ctx context.Context, customerID string, token kit.Token) (domain.CustomerFact, error)
+	Customer(ctx context.Context, customerID string, token wire.Token) (domain.CustomerFact, error)
 }
 
 // Service runs the area's commands and reactions.
@@ -50,7 +52,7 @@ func NewService(log *eventlog.Log, facts Facts) *Service {
 
 // RegisterSalesperson is the body of POST /commands/register-salesperson.
 type RegisterSalesperson struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	Name      string `json:"name"`
 	Email     string `json:"email"`
 	Role      string `json:"role"`
@@ -61,7 +63,7 @@ type RegisterSalesperson struct {
 // Without managerId the sales rep's own manager (if any) becomes the
 // account's manager.
 type AssignAccountTeam struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	CustomerID string `json:"customerId"`
 	SalesRepID string `json:"salesRepId"`
 	ManagerID  string `json:"managerId,omitempty"`
@@ -69,14 +71,14 @@ type AssignAccountTeam struct {
 
 // RecordInterest is the body of POST /commands/record-interest.
 type RecordInterest struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	CustomerID string `json:"customerId"`
 	Interest   string `json:"interest"`
 }
 
 // RemoveInterest is the body of POST /commands/remove-interest.
 type RemoveInterest struct {
-	kit.CommandOptions
+	wire.CommandOptions
 	CustomerID string `json:"customerId"`
 	Interest   string `json:"interest"`
 }
@@ -85,13 +87,13 @@ type RemoveInterest struct {
 // claims its email among salespeople. Errors: BAD_USER_INPUT on "name",
 // "email", "role" or "managerId"; NOT_FOUND ("managerId") for an unknown
 // manager; CONFLICT ("email") when another salesperson holds the email.
-func (s *Service) RegisterSalesperson(ctx context.Context, cmd *RegisterSalesperson, req kit.Request) (kit.Result, error) {
+func (s *Service) RegisterSalesperson(ctx context.Context, cmd *RegisterSalesperson, req kit.Request) (wire.Result, error) {
 	if err := checkID("managerId", ids.Salesperson, cmd.ManagerID, true); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	id := ids.New(ids.Salesperson)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
-		claimID := domain.EmailClaimStreamID(cmd.Email)
+		claimID := contract.EmailClaimStreamID(cmd.Email)
 		claim, claimV, err := s.loadClaim(ctx, claimID)
 		if err != nil {
 			return kit.Plan{}, err
@@ -114,12 +116,12 @@ func (s *Service) RegisterSalesperson(ctx context.Context, cmd *RegisterSalesper
 // "salesRepId" (malformed or not a SALES_REP) or "managerId" (malformed or
 // not a MANAGER); NOT_FOUND on the field of an unknown customer, rep or
 // manager; CONFLICT for an archived customer.
-func (s *Service) AssignAccountTeam(ctx context.Context, cmd *AssignAccountTeam, req kit.Request) (kit.Result, error) {
+func (s *Service) AssignAccountTeam(ctx context.Context, cmd *AssignAccountTeam, req kit.Request) (wire.Result, error) {
 	for _, err := range []error{checkID("customerId", ids.Customer, cmd.CustomerID, false),
 		checkID("salesRepId", ids.Salesperson, cmd.SalesRepID, false),
 		checkID("managerId", ids.Salesperson, cmd.ManagerID, true)} {
 		if err != nil {
-			return kit.Result{}, err
+			return wire.Result{}, err
 		}
 	}
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
@@ -154,9 +156,9 @@ func (s *Service) AssignAccountTeam(ctx context.Context, cmd *AssignAccountTeam,
 // "customerId" or "interest"; NOT_FOUND ("customerId") for an unknown
 // customer; CONFLICT for an archived customer, or ("interest") when the
 // customer has the most interests allowed.
-func (s *Service) RecordInterest(ctx context.Context, cmd *RecordInterest, req kit.Request) (kit.Result, error) {
+func (s *Service) RecordInterest(ctx context.Context, cmd *RecordInterest, req kit.Request) (wire.Result, error) {
 	if err := checkID("customerId", ids.Customer, cmd.CustomerID, false); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.onAccount(ctx, cmd.CustomerID, req, func(a domain.Account, fact domain.CustomerFact) ([]domain.Event, error) {
 		return a.RecordInterest(domain.RecordInterest{CustomerID: cmd.CustomerID, Interest: cmd.Interest}, fact, s.now())
@@ -166,9 +168,9 @@ func (s *Service) RecordInterest(ctx context.Context, cmd *RecordInterest, req k
 // RemoveInterest removes an interest from the customer's interests
 // (removing one it lacks records nothing). Errors: as RecordInterest,
 // without the count limit.
-func (s *Service) RemoveInterest(ctx context.Context, cmd *RemoveInterest, req kit.Request) (kit.Result, error) {
+func (s *Service) RemoveInterest(ctx context.Context, cmd *RemoveInterest, req kit.Request) (wire.Result, error) {
 	if err := checkID("customerId", ids.Customer, cmd.CustomerID, false); err != nil {
-		return kit.Result{}, err
+		return wire.Result{}, err
 	}
 	return s.onAccount(ctx, cmd.CustomerID, req, func(a domain.Account, fact domain.CustomerFact) ([]domain.Event, error) {
 		return a.RemoveInterest(domain.RemoveInterest{CustomerID: cmd.CustomerID, Interest: cmd.Interest}, fact, s.now())
@@ -178,7 +180,7 @@ func (s *Service) RemoveInterest(ctx context.Context, cmd *RemoveInterest, req k
 // onAccount runs a decision that reads only the customer's account stream
 // and the replica's fact about the customer.
 func (s *Service) onAccount(ctx context.Context, customerID string, req kit.Request,
-	decide func(domain.Account, domain.CustomerFact) ([]domain.Event, error)) (kit.Result, error) {
+	decide func(domain.Account, domain.CustomerFact) ([]domain.Event, error)) (wire.Result, error) {
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
 		fact, err := s.customer(ctx, customerID, req.Token)
 		if err != nil {
@@ -195,7 +197,7 @@ func (s *Service) onAccount(ctx context.Context, customerID string, req kit.Requ
 
 // customer asks Facts about a customer, classifying an uncoded failure as
 // UNAVAILABLE: the replica (or what feeds it) is down, nothing was decided.
-func (s *Service) customer(ctx context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (s *Service) customer(ctx context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	fact, err := s.facts.Customer(ctx, id, token)
 	switch {
 	case err == nil:

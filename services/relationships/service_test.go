@@ -17,7 +17,9 @@ import (
 	"crm/services/kit"
 	"crm/services/kit/kittest"
 	"crm/services/relationships"
+	"crm/services/relationships/contract"
 	"crm/services/relationships/domain"
+	"crm/services/wire"
 )
 
 // facts is an in-memory replica of the customer area, as far as the
@@ -25,11 +27,11 @@ import (
 type facts struct {
 	mu        sync.Mutex
 	customers map[string]domain.CustomerFact
-	lastToken kit.Token
+	lastToken wire.Token
 	fail      error
 }
 
-func (f *facts) Customer(_ context.Context, id string, token kit.Token) (domain.CustomerFact, error) {
+func (f *facts) Customer(_ context.Context, id string, token wire.Token) (domain.CustomerFact, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastToken = token
@@ -86,7 +88,7 @@ func TestSalespeopleAndAccountTeam(t *testing.T) {
 	e := newEnv(t)
 	res := kittest.Post(t, e.h, "register-salesperson", map[string]any{
 		"name": " Ann  Boss ", "email": "Ann@Example.COM", "role": "MANAGER",
-	}, kit.HeaderCorrelationID, "corr-1", kit.HeaderActor, "user-7").OK(t)
+	}, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7").OK(t)
 	if !ids.Valid(ids.Salesperson, res.StreamID) || res.Version != 1 || res.Area != "relationships" ||
 		res.Position != 2 || len(res.Events) != 2 {
 		t.Fatalf("result %+v", res)
@@ -97,7 +99,7 @@ func TestSalespeopleAndAccountTeam(t *testing.T) {
 		!strings.Contains(string(ev.Data), `"name":"Ann Boss"`) {
 		t.Fatalf("event %+v %s", ev, ev.Data)
 	}
-	if claim := res.Events[1]; claim.Type != domain.TypeSalespersonEmailClaimed || claim.StreamID != domain.EmailClaimStreamID("ann@example.com") {
+	if claim := res.Events[1]; claim.Type != domain.TypeSalespersonEmailClaimed || claim.StreamID != contract.EmailClaimStreamID("ann@example.com") {
 		t.Fatalf("claim %+v", claim)
 	}
 	manager := res.StreamID
@@ -107,7 +109,7 @@ func TestSalespeopleAndAccountTeam(t *testing.T) {
 
 	// Without managerId the rep's own manager manages the account.
 	team := kittest.Post(t, e.h, "assign-account-team", map[string]any{"customerId": customer, "salesRepId": rep},
-		kit.HeaderConsistencyToken, "customers:41").OK(t)
+		wire.HeaderConsistencyToken, "customers:41").OK(t)
 	if team.StreamID != customer || team.Version != 1 || len(team.Events) != 1 {
 		t.Fatalf("team %+v", team)
 	}
@@ -135,7 +137,7 @@ func TestInterests(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	customer := e.facts.add(domain.ActiveCustomer)
-	rec := func(interest string) kit.Result {
+	rec := func(interest string) wire.Result {
 		return kittest.Post(t, e.h, "record-interest", map[string]any{"customerId": customer, "interest": interest}).OK(t)
 	}
 	if r := rec("  Solar   panels "); r.Version != 1 || data(t, r.Events[0])["interest"] != "Solar panels" {
@@ -229,7 +231,7 @@ func TestRefusalsRecordNothing(t *testing.T) {
 		})
 	}
 	kittest.Post(t, e.h, "record-interest", map[string]any{"customerId": active, "interest": "x"},
-		kit.HeaderConsistencyToken, "garbage").Refused(t, errcode.BadUserInput, "consistencyToken")
+		wire.HeaderConsistencyToken, "garbage").Refused(t, errcode.BadUserInput, "consistencyToken")
 	if after := kittest.Head(t, e.log); after != before {
 		t.Fatalf("refusals recorded %d events", after-before)
 	}

@@ -2,9 +2,6 @@ package domain
 
 import "time"
 
-// CalendarStreamID is the id of the salesperson's calendar guard stream.
-func CalendarStreamID(salespersonID string) string { return "calendar-" + salespersonID }
-
 // Slot is the time an appointment holds in a calendar: the half-open
 // interval [StartsAt, EndsAt), so back-to-back appointments do not overlap.
 type Slot struct {

@@ -11,7 +11,7 @@
 //   - "<appointment id>" (apt_...): the appointment's own stream, holding
 //     AppointmentScheduled, AppointmentRescheduled, AppointmentCancelled and
 //     AppointmentCompleted. Folded by [Appointment.Apply].
-//   - "calendar-<salesperson id>" ([CalendarStreamID]): a guard stream
+//   - "calendar-<salesperson id>" (contract.CalendarStreamID): a guard stream
 //     holding the salesperson's booked slots, CalendarSlotBooked and
 //     CalendarSlotReleased. Folded by [Calendar.Apply]. It exists only so
 //     that "no two scheduled appointments of a salesperson overlap" holds

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"crm/eventlog/errcode"
+	"crm/services/appointments/contract"
 )
 
 func TestSchedule(t *testing.T) {
@@ -148,14 +149,14 @@ func TestScheduleConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, evs := range [][]Event{won, lost} {
-		if len(evs) != 2 || evs[1].StreamID() != CalendarStreamID(sp1) || evs[0].StreamID() == evs[1].StreamID() {
-			t.Fatalf("a booking must append to its own stream and to %s: %v", CalendarStreamID(sp1), render(t, evs))
+		if len(evs) != 2 || evs[1].StreamID() != contract.CalendarStreamID(sp1) || evs[0].StreamID() == evs[1].StreamID() {
+			t.Fatalf("a booking must append to its own stream and to %s: %v", contract.CalendarStreamID(sp1), render(t, evs))
 		}
 	}
 	// The log appends won's calendar event at version cal.Version; lost's
 	// append expects the same version and fails. The service retries:
 	for _, e := range won {
-		if e.StreamID() == CalendarStreamID(sp1) {
+		if e.StreamID() == contract.CalendarStreamID(sp1) {
 			cal.Apply(e)
 		}
 	}

@@ -48,7 +48,7 @@ func TestOpenDeal(t *testing.T) {
 				Product: "Battery", Value: eur("99.50")}}},
 		{name: "in yen", customer: CustomerActive,
 			cmd:  with(plain, func(c *OpenDeal) { c.Value = Money{Amount: "150000", CurrencyCode: "JPY"} }),
-			want: []Event{DealOpened{DealID: dealA, CustomerID: cus1, Product: "Heat pump", Value: Money{"150000", "JPY"}}}},
+			want: []Event{DealOpened{DealID: dealA, CustomerID: cus1, Product: "Heat pump", Value: Money{Amount: "150000", CurrencyCode: "JPY"}}}},
 
 		{name: "customerId missing", customer: CustomerActive, cmd: with(plain, func(c *OpenDeal) { c.CustomerID = "" }),
 			code: errcode.BadUserInput, field: "customerId"},

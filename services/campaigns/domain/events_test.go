@@ -31,7 +31,7 @@ func TestDecode(t *testing.T) {
 				Product: "Solar", Value: eur("99.50")}, dealA},
 		{TypeDealOpened,
 			`{"dealId":"` + dealA + `","customerId":"` + cus1 + `","product":"Solar","value":{"amount":"1","currencyCode":"JPY"}}`,
-			DealOpened{DealID: dealA, CustomerID: cus1, Product: "Solar", Value: Money{"1", "JPY"}}, dealA},
+			DealOpened{DealID: dealA, CustomerID: cus1, Product: "Solar", Value: Money{Amount: "1", CurrencyCode: "JPY"}}, dealA},
 		{TypeDealWon,
 			`{"dealId":"` + dealA + `","customerId":"` + cus1 + `","product":"Solar","value":{"amount":"99.50","currencyCode":"EUR"}}`,
 			DealWon{DealID: dealA, CustomerID: cus1, Product: "Solar", Value: eur("99.50")}, dealA},

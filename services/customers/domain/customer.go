@@ -2,6 +2,8 @@ package domain
 
 import (
 	"time"
+
+	"crm/services/customers/contract"
 )
 
 // Status is a customer's lifecycle state, named as the GraphQL enum
@@ -86,7 +88,7 @@ func (e *EmailClaim) Apply(ev Event) {
 	default:
 		return
 	}
-	e.ID = EmailClaimStreamID(e.Email)
+	e.ID = contract.EmailClaimStreamID(e.Email)
 	e.Version++
 }
 

@@ -9,7 +9,7 @@
 //   - "cus_<uuid>" (the customer id): one stream per customer, folded into
 //     [Customer]. Events: [CustomerRegistered], [CustomerUpdated],
 //     [CustomerArchived].
-//   - [EmailClaimStreamID](email) = "email-" + hex(SHA-256(lower-cased email)):
+//   - contract.EmailClaimStreamID(email) = "email-" + hex(SHA-256(lower-cased email)):
 //     one guard stream per email address ever used, folded into [EmailClaim].
 //     Events: [CustomerEmailClaimed], [CustomerEmailReleased]. It makes the
 //     email unique among active customers even under concurrent commands:

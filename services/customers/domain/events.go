@@ -3,7 +3,8 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"crm/services/customers/contract"
 )
 
 // Event is one fact of the customer area. Its JSON form (camelCase fields)
@@ -15,102 +16,25 @@ type Event interface {
 	StreamID() string
 }
 
-// The event type names. They are part of the log's format: never rename.
-const (
-	TypeCustomerRegistered    = "CustomerRegistered"
-	TypeCustomerUpdated       = "CustomerUpdated"
-	TypeCustomerArchived      = "CustomerArchived"
-	TypeCustomerEmailClaimed  = "CustomerEmailClaimed"
-	TypeCustomerEmailReleased = "CustomerEmailReleased"
+// The area's events are its published contract (crm/services/customers/contract):
+// the domain decides in those types.
+type (
+	Address               = contract.Address
+	CustomerRegistered    = contract.CustomerRegistered
+	CustomerUpdated       = contract.CustomerUpdated
+	CustomerArchived      = contract.CustomerArchived
+	CustomerEmailClaimed  = contract.CustomerEmailClaimed
+	CustomerEmailReleased = contract.CustomerEmailReleased
 )
 
-// Address is a customer's postal address. Every field is optional; an
-// address whose fields are all empty is no address.
-type Address struct {
-	Street     string `json:"street,omitempty"`
-	City       string `json:"city,omitempty"`
-	PostalCode string `json:"postalCode,omitempty"`
-	Country    string `json:"country,omitempty"`
-}
-
-// CustomerRegistered: a customer was registered; the customer is ACTIVE.
-// Values are normalized (trimmed, email lower-cased, phone canonical E.164).
-type CustomerRegistered struct {
-	CustomerID   string    `json:"customerId"`
-	Name         string    `json:"name"`
-	Email        string    `json:"email"`
-	Phone        string    `json:"phone,omitempty"`
-	Address      *Address  `json:"address,omitempty"`
-	RegisteredAt time.Time `json:"registeredAt"`
-}
-
-// CustomerUpdated: some contact fields changed. It carries the full contact
-// data after the change (a read model needs no earlier event to apply it)
-// and Changed, the GraphQL names of the fields that changed ("name",
-// "email", "phone", "address"). An empty Phone or nil Address means none.
-type CustomerUpdated struct {
-	CustomerID string    `json:"customerId"`
-	Name       string    `json:"name"`
-	Email      string    `json:"email"`
-	Phone      string    `json:"phone,omitempty"`
-	Address    *Address  `json:"address,omitempty"`
-	Changed    []string  `json:"changed"`
-	UpdatedAt  time.Time `json:"updatedAt"`
-}
-
-// CustomerArchived: the customer is ARCHIVED for good. Other areas react to
-// it (future appointments are cancelled, open deals lost).
-type CustomerArchived struct {
-	CustomerID string    `json:"customerId"`
-	Reason     string    `json:"reason,omitempty"`
-	ArchivedAt time.Time `json:"archivedAt"`
-}
-
-// CustomerEmailClaimed: an active customer now holds the email address.
-// Recorded in the email's claim stream.
-type CustomerEmailClaimed struct {
-	Email      string    `json:"email"`
-	CustomerID string    `json:"customerId"`
-	ClaimedAt  time.Time `json:"claimedAt"`
-}
-
-// CustomerEmailReleased: the customer no longer holds the email address
-// (archived, or changed to another address); it is free again.
-type CustomerEmailReleased struct {
-	Email      string    `json:"email"`
-	CustomerID string    `json:"customerId"`
-	ReleasedAt time.Time `json:"releasedAt"`
-}
-
-// EventType implements Event.
-func (CustomerRegistered) EventType() string { return TypeCustomerRegistered }
-
-// EventType implements Event.
-func (CustomerUpdated) EventType() string { return TypeCustomerUpdated }
-
-// EventType implements Event.
-func (CustomerArchived) EventType() string { return TypeCustomerArchived }
-
-// EventType implements Event.
-func (CustomerEmailClaimed) EventType() string { return TypeCustomerEmailClaimed }
-
-// EventType implements Event.
-func (CustomerEmailReleased) EventType() string { return TypeCustomerEmailReleased }
-
-// StreamID implements Event: the customer's id.
-func (e CustomerRegistered) StreamID() string { return e.CustomerID }
-
-// StreamID implements Event: the customer's id.
-func (e CustomerUpdated) StreamID() string { return e.CustomerID }
-
-// StreamID implements Event: the customer's id.
-func (e CustomerArchived) StreamID() string { return e.CustomerID }
-
-// StreamID implements Event: the email's claim stream.
-func (e CustomerEmailClaimed) StreamID() string { return EmailClaimStreamID(e.Email) }
-
-// StreamID implements Event: the email's claim stream.
-func (e CustomerEmailReleased) StreamID() string { return EmailClaimStreamID(e.Email) }
+// The event type names (contract).
+const (
+	TypeCustomerRegistered    = contract.TypeCustomerRegistered
+	TypeCustomerUpdated       = contract.TypeCustomerUpdated
+	TypeCustomerArchived      = contract.TypeCustomerArchived
+	TypeCustomerEmailClaimed  = contract.TypeCustomerEmailClaimed
+	TypeCustomerEmailReleased = contract.TypeCustomerEmailReleased
+)
 
 // EventTypes returns every event type name Decode knows, e.g. for a
 // projector to declare what it consumes.

@@ -3,6 +3,8 @@ package domain
 import (
 	"reflect"
 	"testing"
+
+	"crm/services/customers/contract"
 )
 
 func TestDecode(t *testing.T) {
@@ -58,7 +60,7 @@ func TestFold(t *testing.T) {
 		t.Errorf("unknown customer: %+v", got)
 	}
 	old := w.claim("ada@example.com")
-	if old.Holder != "" || old.Version != 2 || old.Email != "ada@example.com" || old.ID != EmailClaimStreamID("ada@example.com") {
+	if old.Holder != "" || old.Version != 2 || old.Email != "ada@example.com" || old.ID != contract.EmailClaimStreamID("ada@example.com") {
 		t.Errorf("released claim: %+v", old)
 	}
 	if cur := w.claim("king@example.com"); cur.Holder != cusA || cur.Version != 1 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"crm/eventlog/errcode"
+	"crm/services/customers/contract"
 )
 
 var (
@@ -34,8 +35,10 @@ func given(events ...Event) world {
 	return w
 }
 
-func (w world) customer(id string) Customer   { return RebuildCustomer(w[id]) }
-func (w world) claim(email string) EmailClaim { return RebuildEmailClaim(w[EmailClaimStreamID(email)]) }
+func (w world) customer(id string) Customer { return RebuildCustomer(w[id]) }
+func (w world) claim(email string) EmailClaim {
+	return RebuildEmailClaim(w[contract.EmailClaimStreamID(email)])
+}
 
 // registered returns the events of a registration of id with email.
 func registered(id, name, email string) []Event {

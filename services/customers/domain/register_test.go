@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"crm/eventlog/errcode"
+	"crm/services/customers/contract"
 )
 
 func register(cmd RegisterCustomer) func(w world) ([]Event, error) {
@@ -143,7 +144,7 @@ func TestConcurrentRegistrationsContendOnOneClaimStream(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("decisions: %v, %v", errA, errB)
 	}
-	if a[1].StreamID() != b[1].StreamID() || a[1].StreamID() != EmailClaimStreamID("ada@example.com") {
+	if a[1].StreamID() != b[1].StreamID() || a[1].StreamID() != contract.EmailClaimStreamID("ada@example.com") {
 		t.Fatalf("claims go to %q and %q", a[1].StreamID(), b[1].StreamID())
 	}
 	if claim.Version != 0 {

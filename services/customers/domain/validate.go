@@ -1,8 +1,6 @@
 package domain
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -25,15 +23,6 @@ const (
 	MaxCountryLen    = 100
 	MaxReasonLen     = 500
 )
-
-// EmailClaimStreamID is the id of the claim stream of an email address:
-// "email-" + the hex SHA-256 of the trimmed, lower-cased address. It is
-// defined for any string, so the service can load the claim before the
-// decision has validated the address.
-func EmailClaimStreamID(email string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
-	return "email-" + hex.EncodeToString(sum[:])
-}
 
 // cleanText trims s and collapses every run of white space (also tabs and
 // newlines) into one space. It refuses invalid UTF-8, other control

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"crm/eventlog/errcode"
+	"crm/services/customers/contract"
 )
 
 func TestEmailSyntax(t *testing.T) {
@@ -85,11 +86,11 @@ func TestCleanText(t *testing.T) {
 
 func TestEmailClaimStreamID(t *testing.T) {
 	t.Parallel()
-	id := EmailClaimStreamID("ada@example.com")
-	if id != EmailClaimStreamID("  ADA@Example.com ") {
+	id := contract.EmailClaimStreamID("ada@example.com")
+	if id != contract.EmailClaimStreamID("  ADA@Example.com ") {
 		t.Error("claim stream id depends on case or spaces")
 	}
-	if id == EmailClaimStreamID("bob@example.com") || !strings.HasPrefix(id, "email-") || len(id) != 70 {
+	if id == contract.EmailClaimStreamID("bob@example.com") || !strings.HasPrefix(id, "email-") || len(id) != 70 {
 		t.Errorf("claim stream id %q", id)
 	}
 	if strings.Contains(id, "ada") {

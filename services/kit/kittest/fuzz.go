@@ -15,6 +15,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // FuzzTarget is an area's command API under fuzzing: the area's real
@@ -49,8 +50,8 @@ type Seed struct {
 // header byte modulo len+1; the last choice sets none). Content-Type is
 // application/json unless the input replaces it.
 var FuzzHeaders = []string{
-	kit.HeaderCorrelationID, kit.HeaderCausationID, kit.HeaderActor,
-	kit.HeaderTraceParent, kit.HeaderConsistencyToken, "Content-Type",
+	wire.HeaderCorrelationID, wire.HeaderCausationID, wire.HeaderActor,
+	wire.HeaderTraceParent, wire.HeaderConsistencyToken, "Content-Type",
 }
 
 // contractCodes are the codes a command may answer with.
@@ -95,7 +96,7 @@ func FuzzCommands(f *testing.F, target FuzzTarget, seeds ...Seed) {
 // CheckCommand posts body to /commands/name (with the chosen header) and
 // checks the answer's contract:
 //   - no panic (the handler runs in the test's goroutine);
-//   - 200 is a JSON kit.Result of the area;
+//   - 200 is a JSON wire.Result of the area;
 //   - a redirect happens only for a path the router cleans (".."), and
 //     records nothing;
 //   - anything else is a JSON errcode.Body whose code is a contract code
@@ -128,7 +129,7 @@ func CheckCommand(t testing.TB, target FuzzTarget, name string, body []byte, hea
 
 	switch {
 	case res.StatusCode == http.StatusOK:
-		var r kit.Result
+		var r wire.Result
 		if err := json.Unmarshal(raw, &r); err != nil || r.Area == "" || r.StreamID == "" && len(r.Events) > 0 {
 			t.Fatalf("%q: 200 with body %q (%v)", name, raw, err)
 		}

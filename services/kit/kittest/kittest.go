@@ -15,7 +15,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/eventlog/testenv"
-	"crm/services/kit"
+	"crm/services/wire"
 )
 
 // Log returns an open log in a fresh schema, and the pool on its database.
@@ -56,7 +56,7 @@ func AreaLog(t testing.TB, migrate func(context.Context, *pgxpool.Pool, string) 
 // Answer is a command API answer.
 type Answer struct {
 	Status int
-	Result kit.Result
+	Result wire.Result
 	Error  *errcode.Error
 }
 
@@ -105,7 +105,7 @@ func (a Answer) Refused(t testing.TB, code errcode.Code, field string) {
 }
 
 // OK fails the test unless a is a success, and returns its result.
-func (a Answer) OK(t testing.TB) kit.Result {
+func (a Answer) OK(t testing.TB) wire.Result {
 	t.Helper()
 	if a.Status != http.StatusOK {
 		t.Fatalf("answer %d %+v", a.Status, a.Error)

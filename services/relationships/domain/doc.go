@@ -10,7 +10,7 @@
 //
 //   - "sp_<uuid>" (the salesperson id): one stream per salesperson, folded
 //     into [Salesperson]. Events: [SalespersonRegistered].
-//   - [EmailClaimStreamID](email) = "email-" + hex(SHA-256(lower-cased email)):
+//   - contract.EmailClaimStreamID(email) = "email-" + hex(SHA-256(lower-cased email)):
 //     one guard stream per salesperson email address, folded into
 //     [EmailClaim]. Events: [SalespersonEmailClaimed]. It keeps emails
 //     unique under concurrent registrations: both read the claim at the same

@@ -3,6 +3,8 @@ package domain
 import (
 	"reflect"
 	"testing"
+
+	"crm/services/relationships/contract"
 )
 
 func TestDecode(t *testing.T) {
@@ -67,7 +69,7 @@ func TestFold(t *testing.T) {
 	if got := w.salesperson(spNew); got.Exists() {
 		t.Errorf("unknown salesperson: %+v", got)
 	}
-	wantClaim := EmailClaim{ID: EmailClaimStreamID("alan@example.com"), Version: 1, Email: "alan@example.com", Holder: rep1}
+	wantClaim := EmailClaim{ID: contract.EmailClaimStreamID("alan@example.com"), Version: 1, Email: "alan@example.com", Holder: rep1}
 	if got := w.claim("alan@example.com"); got != wantClaim {
 		t.Errorf("claim: %+v", got)
 	}

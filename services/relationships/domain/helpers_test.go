@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"crm/eventlog/errcode"
+	"crm/services/relationships/contract"
 )
 
 var (
@@ -44,8 +45,10 @@ func (w world) salesperson(id string) Salesperson {
 	}
 	return RebuildSalesperson(w[id])
 }
-func (w world) claim(email string) EmailClaim { return RebuildEmailClaim(w[EmailClaimStreamID(email)]) }
-func (w world) account(id string) Account     { return RebuildAccount(w[id]) }
+func (w world) claim(email string) EmailClaim {
+	return RebuildEmailClaim(w[contract.EmailClaimStreamID(email)])
+}
+func (w world) account(id string) Account { return RebuildAccount(w[id]) }
 
 // staff registers two managers, a rep under mgr1 and a rep without one.
 var staff = []Event{

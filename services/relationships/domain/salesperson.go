@@ -6,15 +6,7 @@ import (
 
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
-)
-
-// Role is a salesperson's role, named as the GraphQL enum SalespersonRole.
-type Role string
-
-// The roles.
-const (
-	RoleSalesRep Role = "SALES_REP"
-	RoleManager  Role = "MANAGER"
+	"crm/services/relationships/contract"
 )
 
 // Salesperson is the salesperson aggregate, folded from its stream. The
@@ -69,7 +61,7 @@ type EmailClaim struct {
 func (e *EmailClaim) Apply(ev Event) {
 	switch ev := ev.(type) {
 	case SalespersonEmailClaimed:
-		e.ID, e.Email, e.Holder = EmailClaimStreamID(ev.Email), ev.Email, ev.SalespersonID
+		e.ID, e.Email, e.Holder = contract.EmailClaimStreamID(ev.Email), ev.Email, ev.SalespersonID
 	default:
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"crm/eventlog/errcode"
+	"crm/services/relationships/contract"
 )
 
 // The same cases as the customer area's: the rules must stay in step.
@@ -50,8 +51,8 @@ func TestCleanText(t *testing.T) {
 
 func TestEmailClaimStreamID(t *testing.T) {
 	t.Parallel()
-	id := EmailClaimStreamID("ada@example.com")
-	if id != EmailClaimStreamID(" ADA@example.COM ") || id == EmailClaimStreamID("bob@example.com") ||
+	id := contract.EmailClaimStreamID("ada@example.com")
+	if id != contract.EmailClaimStreamID(" ADA@example.COM ") || id == contract.EmailClaimStreamID("bob@example.com") ||
 		!strings.HasPrefix(id, "email-") || len(id) != 70 {
 		t.Errorf("claim stream id %q", id)
 	}

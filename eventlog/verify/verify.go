@@ -1,4 +1,10 @@
-package kit
+// Package verify checks a consumer-fed model (a read model, an area's
+// replica) against its sources: Run replays the source areas' logs into
+// scratch tables with the model's own Apply, up to the cut the live
+// consumer has reached, and compares them row by row with the live tables
+// (docs/verify.md). It knows no model: projector.Verify and
+// kit.VerifyReplica describe theirs in a Config.
+package verify
 
 import (
 	"context"
@@ -17,13 +23,13 @@ import (
 	"crm/eventlog/pgmigrate"
 )
 
-// VerifyConfig describes one consumer-fed model (a read model or an area's
-// replica) that Verify rebuilds from its source areas' logs into scratch
+// Config describes one consumer-fed model (a read model or an area's
+// replica) that Run rebuilds from its source areas' logs into scratch
 // tables and compares with the live tables at a consistent cut (see
 // docs/verify.md). Zero values take the documented defaults.
-type VerifyConfig struct {
+type Config struct {
 	// Pool is the consumer's database: the live tables, the consumer's
-	// checkpoints and dead letters, and the scratch schema. Verify keeps
+	// checkpoints and dead letters, and the scratch schema. Run keeps
 	// one connection for itself and needs at least one more.
 	Pool *pgxpool.Pool
 	// Schema holds the live tables and the consumer's checkpoint and
@@ -47,7 +53,7 @@ type VerifyConfig struct {
 	Prepare func(ctx context.Context, pool *pgxpool.Pool, scratch string) error
 	// Apply applies one event of area to the scratch tables inside tx,
 	// with the live consumer's own code. An error leaves the event out
-	// (under a savepoint) and is reported in VerifyResult.Failed.
+	// (under a savepoint) and is reported in Result.Failed.
 	Apply func(ctx context.Context, tx pgx.Tx, area string, ev eventlog.Event) error
 	// Tables are the tables compared, by the same name in both schemas.
 	Tables []TableSpec
@@ -83,8 +89,8 @@ type TableSpec struct {
 	ClockedWhen string
 }
 
-// VerifyResult is what Verify found.
-type VerifyResult struct {
+// Result is what Run found.
+type Result struct {
 	Label string
 	// Cut is, per source area, the highest live checkpoint over its
 	// partitions at the compared snapshot.
@@ -107,7 +113,7 @@ type VerifyResult struct {
 
 // Equal reports whether the live model matched the replay: no differing
 // row and no event that failed only in the replay.
-func (r VerifyResult) Equal() bool {
+func (r Result) Equal() bool {
 	if len(r.Failed) > 0 {
 		return false
 	}
@@ -120,7 +126,7 @@ func (r VerifyResult) Equal() bool {
 }
 
 // DiffLines returns the differing rows it printed out, table after table.
-func (r VerifyResult) DiffLines() []string {
+func (r Result) DiffLines() []string {
 	var out []string
 	for _, t := range r.Tables {
 		for _, d := range t.Diffs {
@@ -131,7 +137,7 @@ func (r VerifyResult) DiffLines() []string {
 }
 
 // Rows counts the live rows compared.
-func (r VerifyResult) Rows() int64 {
+func (r Result) Rows() int64 {
 	var n int64
 	for _, t := range r.Tables {
 		n += t.LiveRows
@@ -139,7 +145,7 @@ func (r VerifyResult) Rows() int64 {
 	return n
 }
 
-func (c *VerifyConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Partitions == 0 {
 		c.Partitions = 8
 	}
@@ -158,7 +164,7 @@ func (c *VerifyConfig) setDefaults() {
 }
 
 // Validate reports every problem of the configuration (after defaults).
-func (c VerifyConfig) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("verify: "+format, args...)) }
 	if c.Pool == nil {
@@ -227,15 +233,15 @@ func (c cut) max(area string) int64 {
 	return m
 }
 
-// verifier is the state of one Verify call.
+// verifier is the state of one Run.
 type verifier struct {
-	cfg  VerifyConfig
+	cfg  Config
 	conn *pgxpool.Conn
 	log  *slog.Logger
-	res  VerifyResult
+	res  Result
 }
 
-// Verify rebuilds the model cfg describes from its areas' logs into
+// Run rebuilds the model cfg describes from its areas' logs into
 // cfg.Scratch and compares it row by row with the live tables, at a cut the
 // live consumer had reached: the events at or below each partition's live
 // checkpoint, except those it parked as dead letters. The live consumer may
@@ -247,17 +253,17 @@ type verifier struct {
 // Nothing live is written; the scratch schema is dropped at the end, also on
 // error or cancellation. Differences are in the result (Equal); an error
 // means the verification could not be done: bad config, a log or database
-// error, another Verify of the same scratch schema running, a checkpoint
+// error, another Run of the same scratch schema running, a checkpoint
 // that moved backwards (a rebuild switched meanwhile: run again), ctx done.
-func Verify(ctx context.Context, cfg VerifyConfig) (VerifyResult, error) {
+func Run(ctx context.Context, cfg Config) (Result, error) {
 	start := time.Now()
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
-		return VerifyResult{}, err
+		return Result{}, err
 	}
 	v := &verifier{cfg: cfg, log: cfg.Logger.With("verify", cfg.Label),
-		res: VerifyResult{Label: cfg.Label, Cut: map[string]int64{}}}
-	fail := func(what string, err error) (VerifyResult, error) {
+		res: Result{Label: cfg.Label, Cut: map[string]int64{}}}
+	fail := func(what string, err error) (Result, error) {
 		return v.res, fmt.Errorf("verify %s: %s: %w", cfg.Label, what, err)
 	}
 	conn, err := cfg.Pool.Acquire(ctx)
