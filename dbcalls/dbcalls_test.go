@@ -239,3 +239,36 @@ func TestRedisHookCounts(t *testing.T) {
 		"crm_redis_round_trips_total{}":        4,
 	})
 }
+
+func TestTracePoolCountsPings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	// Ping every second acquisition (pgxpool's own rule, idle over a
+	// second, would make the test wait).
+	var acquired int
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { acquired++; return acquired%2 == 0 }
+	c := dbcalls.New()
+	c.TracePool(cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	before := counts(t, c)
+	for range 4 {
+		if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := cfg.ConnConfig.Database
+	equal(t, "pings", delta(before, counts(t, c)), map[string]float64{
+		"crm_db_statements_total{database=" + db + ",kind=select}": 4,
+		"crm_db_pings_total{database=" + db + "}":                  2,
+		"crm_db_round_trips_total{database=" + db + "}":            6,
+	})
+}

@@ -3,9 +3,11 @@ package dbcalls
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,10 +16,33 @@ import (
 var kinds = []string{"select", "insert", "update", "delete", "with", "begin", "commit", "rollback",
 	"savepoint", "release", "copy", "other"}
 
+// TracePool makes a pool built from cfg count what it sends under its
+// database's name: the Tracer beside any tracer already set, and the pings
+// pgxpool sends before handing out a connection that has been idle
+// (ShouldPing, pgxpool's rule when none is set: idle over a second), each a
+// round trip and, on the server, a transaction.
+func (c *Counters) TracePool(cfg *pgxpool.Config) {
+	db := cfg.ConnConfig.Database
+	cfg.ConnConfig.Tracer = c.Tracer(db, cfg.ConnConfig.Tracer)
+	should := cfg.ShouldPing
+	if should == nil {
+		should = func(_ context.Context, p pgxpool.ShouldPingParams) bool { return p.IdleDuration > time.Second }
+	}
+	pings, trips := c.pings.WithLabelValues(db), c.pgTrips.WithLabelValues(db)
+	cfg.ShouldPing = func(ctx context.Context, p pgxpool.ShouldPingParams) bool {
+		if !should(ctx, p) {
+			return false
+		}
+		pings.Inc()
+		trips.Inc()
+		return true
+	}
+}
+
 // Tracer counts what a pgx connection sends. It implements pgx.QueryTracer,
 // pgx.BatchTracer and pgx.CopyFromTracer. Not counted: what pgx sends on
 // its own outside those calls (preparing a statement the first time a
-// connection runs it, pings, connection setup).
+// connection runs it, pings (TracePool counts pgxpool's), connection setup).
 type Tracer struct {
 	statements    map[string]prometheus.Counter // by kind; read-only once built
 	batches, trip prometheus.Counter

@@ -56,7 +56,7 @@ func connectPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Po
 	if maxConns > 0 {
 		pcfg.MaxConns = maxConns
 	}
-	pcfg.ConnConfig.Tracer = dbCalls.Tracer(pcfg.ConnConfig.Database, pcfg.ConnConfig.Tracer)
+	dbCalls.TracePool(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool %s: %w", redactURL(dbURL), err)
