@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -364,7 +365,7 @@ func costOf(ctx context.Context, p *costProbe, dev *crmProc, a snapshot, idle id
 	}
 	c := mutationCost{n: n1 - n0, procSpan: b.at.Sub(a.at), pgSpan: b.pgAt.Sub(a.pgAt)}
 	if c.n <= 0 {
-		return c, fmt.Errorf("no mutation recorded")
+		return c, errNoMutation
 	}
 	per := 1 / float64(c.n)
 	c.proc = b.proc.minus(a.proc).minus(idle.proc.scaled(c.procSpan.Seconds())).scaled(per)
@@ -372,6 +373,10 @@ func costOf(ctx context.Context, p *costProbe, dev *crmProc, a snapshot, idle id
 	c.pgXacts = (b.pgXacts - a.pgXacts - idle.pgXacts*c.pgSpan.Seconds()) * per
 	return c, nil
 }
+
+// errNoMutation: the load recorded nothing, so there is nothing to divide
+// by (the throughput table shows why).
+var errNoMutation = errors.New("no mutation recorded")
 
 func sleep(ctx context.Context, d time.Duration) error {
 	select {
