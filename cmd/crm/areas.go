@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"crm/dbcalls"
 	"crm/services/appointments"
 	"crm/services/campaigns"
 	"crm/services/customers"
@@ -33,6 +34,10 @@ var areaDefs = map[string]areaDef{
 	"campaigns":     {open: campaigns.Open, own: campaigns.Migrate},
 }
 
+// dbCalls counts this process's statements to PostgreSQL and commands to
+// Redis, for /metrics: every pool and Redis client crm opens feeds it.
+var dbCalls = dbcalls.New()
+
 // openPool creates the database when missing and opens a pool on it.
 func openPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
 	if err := ensureDatabase(ctx, dbURL); err != nil {
@@ -51,6 +56,7 @@ func connectPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Po
 	if maxConns > 0 {
 		pcfg.MaxConns = maxConns
 	}
+	dbCalls.TracePool(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool %s: %w", redactURL(dbURL), err)
@@ -105,6 +111,7 @@ func openRedis(ctx context.Context, redisURL string, poolSize int) (*redis.Clien
 	}
 	opt.PoolSize = max(opt.PoolSize, poolSize)
 	rdb := redis.NewClient(opt)
+	rdb.AddHook(dbCalls.RedisHook())
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("Redis at %s: %w", redactURL(redisURL), err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog"
@@ -32,7 +33,8 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 		return fmt.Errorf("gateway: %w", err)
 	}
 	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
-		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger})
+		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger,
+		Collectors: []prometheus.Collector{dbCalls}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	// ConsistencyTimeout bounds a mutation's read-your-writes wait.
 	ConsistencyTimeout time.Duration
 	Logger             *slog.Logger
+	// Collectors are served at /metrics beside the gateway's own (crm
+	// passes its process's database call counters).
+	Collectors []prometheus.Collector
 }
 
 // Gateway is an assembled gateway.
@@ -121,6 +124,7 @@ func New(cfg Config) (*Gateway, error) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crm_subscriptions",
 		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers()) }))
 	reg.MustRegister(&lagCollector{status: res.Status})
+	reg.MustRegister(cfg.Collectors...)
 	h := server.New(server.Config{GraphQL: gql, Registry: reg, Ready: func(ctx context.Context) error {
 		if err := cfg.ReadPool.Ping(ctx); err != nil {
 			return errors.New("read database: " + err.Error())

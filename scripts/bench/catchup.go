@@ -63,7 +63,7 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 			"(`GET /events`; every partition reads the whole log and keeps its own events), then follows the stream. "+
 			"It runs until all are caught up or for %s; applied counts each event at or below its partition's checkpoint, counted in the log afterwards. "+
 			"Time runs from the process's start; CPU is the process's user+system time over that span; resident memory is sampled every 50 ms (VmHWM, and ru_maxrss at exit); “at end” is VmRSS when caught up or when the window closed. "+
-			"Services and projectors run with Go's default GC settings (GOGC=300 is the default of gateway and dev only: cmd/crm/gc.go). Target: memory bounded, not growing with the events behind.",
+			"Services and projectors run with Go's default GC settings (GOGC=300 is the default of gateway and dev only: cmd/crm/gc.go). Targets: each projection at least 20,000 events/s (its row's events/s: applied over the time it took, or over the window when it did not finish); memory bounded, not growing with the events behind. `-catchup-events` sets the events behind, `-catchup-window` the window.",
 			n, n/4, followersText(), o.catchupWindow),
 		header: []string{"process", "work", "events", "time", "events/s", "CPU", "peak resident", "resident at end"},
 	}

@@ -38,6 +38,9 @@ type options struct {
 	gateway   bool
 	gwSubs    int
 	gwMaxSubs int
+	// idle is how long the gateway section counts what crm dev does with
+	// no traffic.
+	idle time.Duration
 	// only, when not empty, lists the sections to run.
 	only string
 	// rebuildN and rebuildSmall are the log sizes (events over the four
@@ -74,6 +77,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.gateway, "gateway", true, "measure the gateway (builds and runs crm dev and crm gateway)")
 	fs.IntVar(&o.gwSubs, "gateway-subs", 1000, "subscriptions during the push-latency measurement")
 	fs.IntVar(&o.gwMaxSubs, "gateway-max-subs", 10000, "subscriptions for the largest memory measurement")
+	fs.DurationVar(&o.idle, "idle", 10*time.Second, "how long the gateway section counts crm dev's calls with no traffic")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default all): "+strings.Join(sections, ","))
 	fs.Int64Var(&o.rebuildN, "rebuild-events", 1000000, "events in the logs for the largest rebuild")
 	fs.Int64Var(&o.rebuildSmall, "rebuild-small", 100000, "events in the logs for the first, smaller rebuild (0: none)")
