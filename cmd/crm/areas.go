@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"crm/dbcalls"
+	"crm/cmd/crm/dbcalls"
 	"crm/services/appointments"
 	"crm/services/campaigns"
 	"crm/services/customers"

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"crm/dbcalls"
+	"crm/cmd/crm/dbcalls"
 	"crm/eventlog/testenv"
 )
 
