@@ -21,8 +21,9 @@ import (
 // "<ns>:changes".
 func ChannelName(ns string) string { return ns + ":changes" }
 
-// Announcement is the JSON message published on ChannelName after each
-// committed batch of one consumer (projection, area). Positions gives, for
+// Announcement is what the projector publishes on ChannelName after each
+// committed batch of one consumer, per projection that applied events: the
+// message is a JSON array of them. Positions gives, for
 // every partition the batch applied events of, its checkpoint after the
 // commit: the log position of the last event applied. Changes names every
 // row the batch changed, once each, in the order first changed (empty when
@@ -116,22 +117,29 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Runner runs one consumer per (projection, source area), named
-// "read.<projection>", and announces their commits. Several Runners (in
-// several processes) may run against the same Redis and read database: the
-// consumers share the partitions.
+// Runner runs one consumer per source area (leases named LeaseName), with
+// a sink per projection that area feeds (checkpoints named
+// "read.<projection>", so a projection can be rebuilt alone), and announces
+// their commits. Several Runners (in several processes) may run against the
+// same Redis and read database: the consumers share the partitions.
 type Runner struct {
 	cfg       Config
 	log       *slog.Logger
 	consumers []*run
 }
 
-// run is one consumer of the Runner.
+// run is one consumer of the Runner: every projection fed by one area, a
+// sink each.
 type run struct {
-	proj Projection
-	area string
-	c    *consumer.Consumer
+	area  string
+	projs []Projection
+	c     *consumer.Consumer
 }
+
+// LeaseName is the consumer name (leases, membership) of the projector's
+// consumer of each area; each projection is a sink of it with its own
+// checkpoints, named ConsumerName(projection).
+const LeaseName = "read"
 
 // New validates cfg and builds the consumers. It fails on an invalid
 // Config (of the Runner or of a consumer).
@@ -141,27 +149,37 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, log: cfg.Logger}
+	var areas []string
+	byArea := map[string][]Projection{}
 	for _, p := range cfg.Projections {
 		for _, area := range p.Sources() {
-			ru := &run{proj: p, area: area}
-			cc := consumer.Config{
-				Name: ConsumerName(p.Name()), Area: area, Namespace: cfg.Namespace, Partitions: cfg.Partitions,
-				Redis: cfg.Redis, Pool: cfg.Pool, Schema: cfg.Schema, Source: cfg.Sources[area],
-				ConsumerID: cfg.ConsumerID, Logger: cfg.Logger,
+			if byArea[area] == nil {
+				areas = append(areas, area)
 			}
-			if cfg.Consumer != nil {
-				cfg.Consumer(&cc)
-			}
-			cc.Name, cc.Area = ConsumerName(p.Name()), area
-			cc.Handler = handler(p, cfg.Schema, area)
-			cc.AfterCommit = func(ctx context.Context, applied []consumer.Applied) { r.announce(ctx, ru, applied) }
-			c, err := consumer.New(cc)
-			if err != nil {
-				return nil, fmt.Errorf("projector: %s/%s: %w", p.Name(), area, err)
-			}
-			ru.c = c
-			r.consumers = append(r.consumers, ru)
+			byArea[area] = append(byArea[area], p)
 		}
+	}
+	for _, area := range areas {
+		ru := &run{area: area, projs: byArea[area]}
+		cc := consumer.Config{
+			Name: LeaseName, Area: area, Namespace: cfg.Namespace, Partitions: cfg.Partitions,
+			Redis: cfg.Redis, Pool: cfg.Pool, Schema: cfg.Schema, Source: cfg.Sources[area],
+			ConsumerID: cfg.ConsumerID, Logger: cfg.Logger,
+		}
+		if cfg.Consumer != nil {
+			cfg.Consumer(&cc)
+		}
+		cc.Name, cc.Area, cc.Handler, cc.Sinks = LeaseName, area, nil, nil
+		for _, p := range ru.projs {
+			cc.Sinks = append(cc.Sinks, consumer.Sink{Name: ConsumerName(p.Name()), Handler: handler(p, cfg.Schema, area)})
+		}
+		cc.AfterCommit = func(ctx context.Context, applied []consumer.Applied) { r.announce(ctx, ru, applied) }
+		c, err := consumer.New(cc)
+		if err != nil {
+			return nil, fmt.Errorf("projector: consumer of %s: %w", area, err)
+		}
+		ru.c = c
+		r.consumers = append(r.consumers, ru)
 	}
 	if rc, ok := cfg.Redis.(*redis.Client); ok && rc.Options().PoolSize < len(r.consumers)+2 {
 		r.log.Warn("projector: Redis pool smaller than consumers+2; blocking reads will queue",
@@ -170,43 +188,58 @@ func New(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
-// announce publishes the changes of one committed batch. A lost
-// announcement delays a subscription push or a read-your-writes wait (which
-// also polls checkpoints) but loses no data, so failures are logged only.
+// announce publishes the changes of one committed batch: one message, a
+// JSON array with an Announcement per projection that applied events. A
+// lost announcement delays a subscription push or a read-your-writes wait
+// (which also polls checkpoints) but loses no data, so failures are logged
+// only.
 func (r *Runner) announce(ctx context.Context, ru *run, applied []consumer.Applied) {
-	a := Announcement{Projection: ru.proj.Name(), Area: ru.area, Changes: []Change{}}
-	last := map[int]int64{}
-	seen := map[[2]string]int{}
-	for _, ap := range applied {
-		last[ap.Partition] = max(last[ap.Partition], ap.Event.Position)
-		chs, _ := ap.Result.(*[]Change)
-		if chs == nil {
-			continue
-		}
-		for _, ch := range *chs {
-			key := [2]string{ch.Kind, ch.ID}
-			if i, ok := seen[key]; ok {
-				a.Changes[i] = ch // the last refs are the committed ones
+	var out []Announcement
+	for _, p := range ru.projs {
+		name := ConsumerName(p.Name())
+		a := Announcement{Projection: p.Name(), Area: ru.area, Changes: []Change{}}
+		last := map[int]int64{}
+		seen := map[[2]string]int{}
+		for _, ap := range applied {
+			if ap.Sink != name {
 				continue
 			}
-			seen[key] = len(a.Changes)
-			a.Changes = append(a.Changes, ch)
+			last[ap.Partition] = max(last[ap.Partition], ap.Event.Position)
+			chs, _ := ap.Result.(*[]Change)
+			if chs == nil {
+				continue
+			}
+			for _, ch := range *chs {
+				key := [2]string{ch.Kind, ch.ID}
+				if i, ok := seen[key]; ok {
+					a.Changes[i] = ch // the last refs are the committed ones
+					continue
+				}
+				seen[key] = len(a.Changes)
+				a.Changes = append(a.Changes, ch)
+			}
 		}
+		if len(last) == 0 {
+			continue
+		}
+		for p, pos := range last {
+			a.Positions = append(a.Positions, PartitionPosition{Partition: p, Position: pos})
+		}
+		slices.SortFunc(a.Positions, func(x, y PartitionPosition) int { return x.Partition - y.Partition })
+		out = append(out, a)
 	}
-	for p, pos := range last {
-		a.Positions = append(a.Positions, PartitionPosition{Partition: p, Position: pos})
+	if len(out) == 0 {
+		return
 	}
-	slices.SortFunc(a.Positions, func(x, y PartitionPosition) int { return x.Partition - y.Partition })
-	msg, err := json.Marshal(a)
+	msg, err := json.Marshal(out)
 	if err != nil {
-		r.log.Error("projector: encode announcement", "projection", a.Projection, "area", a.Area, "err", err)
+		r.log.Error("projector: encode announcement", "area", ru.area, "err", err)
 		return
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := r.cfg.Redis.Publish(pctx, ChannelName(r.cfg.Namespace), msg).Err(); err != nil {
-		r.log.Warn("projector: announcement not published", "projection", a.Projection, "area", a.Area,
-			"positions", a.Positions, "err", err)
+		r.log.Warn("projector: announcement not published", "area", ru.area, "err", err)
 	}
 }
 
@@ -221,7 +254,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	for i, ru := range r.consumers {
 		wg.Go(func() {
 			if err := ru.c.Run(ctx); err != nil {
-				errs[i] = fmt.Errorf("projector: %s/%s: %w", ru.proj.Name(), ru.area, err)
+				errs[i] = fmt.Errorf("projector: consumer of %s: %w", ru.area, err)
 				cancel()
 			}
 		})
@@ -230,7 +263,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ConsumerStats are one consumer's counters, for metrics.
+// ConsumerStats are the counters of the consumer that feeds a projection
+// from an area (shared by the projections that area feeds), for metrics.
 type ConsumerStats struct {
 	Projection string
 	Area       string
@@ -241,7 +275,10 @@ type ConsumerStats struct {
 func (r *Runner) Stats() []ConsumerStats {
 	out := make([]ConsumerStats, 0, len(r.consumers))
 	for _, ru := range r.consumers {
-		out = append(out, ConsumerStats{Projection: ru.proj.Name(), Area: ru.area, Stats: ru.c.Stats()})
+		st := ru.c.Stats()
+		for _, p := range ru.projs {
+			out = append(out, ConsumerStats{Projection: p.Name(), Area: ru.area, Stats: st})
+		}
 	}
 	return out
 }

@@ -116,13 +116,13 @@ func TestRunnerAppliesAndAnnounces(t *testing.T) {
 	var anns announcements
 	go func() {
 		for m := range sub.Channel() {
-			var a Announcement
-			if err := json.Unmarshal([]byte(m.Payload), &a); err != nil {
+			var as []Announcement
+			if err := json.Unmarshal([]byte(m.Payload), &as); err != nil {
 				t.Errorf("announcement %q: %v", m.Payload, err)
 				continue
 			}
 			anns.mu.Lock()
-			anns.got = append(anns.got, a)
+			anns.got = append(anns.got, as...)
 			anns.mu.Unlock()
 		}
 	}()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,25 +25,29 @@ const sqlstateMoved = "CRMCP"
 // planned is what one batch does with one partition's queue.
 type planned struct {
 	pt    *part
-	n     int   // items taken from the front of the queue (applied, parked or skipped)
-	skips int   // of which skipped (at or below the checkpoint)
-	cp    int64 // checkpoint after the batch
-	gapAt int64 // position where entries are missing after the batch's items, or 0
+	n     int     // items taken from the front of the queue (applied, parked or skipped)
+	skips int     // of which skipped by every sink (at or below its checkpoint)
+	cp    []int64 // each sink's checkpoint after the batch
+	gapAt int64   // position where entries are missing after the batch's items, or 0
 }
 
-// ref is one event of a batch.
+// ref is one event of a batch as one sink applies (or parks) it.
 type ref struct {
 	pt     *part
+	sink   int
 	it     item
 	result any
 	parked bool
+	cause  error // why it is parked
 }
 
 // applyReady applies, as one batch, what the queues of ps hold: for each
-// partition the items after its checkpoint up to a gap, a failing event
-// being held back, or the end of the queue. The batch is one round trip and
-// one transaction with the checkpoints; a failure of one event's statements
-// leaves that event out of the next try, and the others still commit.
+// partition the items after its checkpoints up to a gap, a failing event
+// being held back, or the end of the queue, each applied by every sink
+// that has not applied it yet. The batch is one round trip and one
+// transaction with the checkpoints; a failure of one event's statements
+// leaves that event (for every sink) out of the next try, and the others
+// still commit.
 func (l *loop) applyReady(ps []*part) error {
 	c := l.c
 	now := time.Now()
@@ -54,63 +59,82 @@ func (l *loop) applyReady(ps []*part) error {
 		budget = 1
 	}
 	for _, pt := range ps {
-		pl := planned{pt: pt, cp: pt.known}
+		pl := planned{pt: pt, cp: slices.Clone(pt.known)}
+	items:
 		for _, it := range pt.queue {
 			if budget == 0 {
 				break
 			}
-			if it.ev.Position <= pl.cp {
+			pos := it.ev.Position
+			if pos <= slices.Min(pl.cp) {
 				pl.n++
 				pl.skips++
 				continue
 			}
-			if pt.held(now) && it.ev.Position >= pt.failPos {
+			if pt.held(now) && pos >= pt.failPos {
 				break
 			}
-			if it.missing || it.prev > pl.cp {
-				pl.gapAt = it.ev.Position
-				break
-			}
-			b.ev = len(refs)
-			r := ref{pt: pt, it: it}
-			if pt.failPos == it.ev.Position && pt.attempts >= c.cfg.MaxAttempts {
-				c.parkStmt(b, pt.p, it.ev, pt.lastErr, pt.attempts)
-				r.parked = true
-			} else {
-				mark := b.mark()
-				res, err := c.handle(l.ctx, b, it.ev)
-				if err != nil {
-					b.truncate(mark)
-					if transient(err) {
-						return fmt.Errorf("handle %s (position %d): %w", it.ev.ID, it.ev.Position, err)
-					}
-					if !l.fail(pt, it, err) {
-						break
-					}
-					c.parkStmt(b, pt.p, it.ev, pt.lastErr, pt.attempts)
-					r.parked = true
+			for _, cp := range pl.cp {
+				if cp < pos && (it.missing || it.prev > cp) {
+					pl.gapAt = pos
+					break items
 				}
-				r.result = res
 			}
-			refs = append(refs, r)
-			pl.cp = it.ev.Position
+			mark, refMark := b.mark(), len(refs)
+			for s, sink := range c.cfg.Sinks {
+				if pl.cp[s] >= pos {
+					continue
+				}
+				b.ev = len(refs)
+				r := ref{pt: pt, sink: s, it: it}
+				if pt.failPos == pos && pt.attempts[s] >= c.cfg.MaxAttempts {
+					c.parkStmt(b, sink.Name, pt.p, it.ev, pt.lastErr[s], pt.attempts[s])
+					r.parked, r.cause = true, pt.lastErr[s]
+				} else {
+					sm := b.mark()
+					res, err := c.handle(l.ctx, sink.Handler, b, it.ev)
+					if err != nil {
+						b.truncate(sm)
+						if transient(err) {
+							return fmt.Errorf("handle %s (position %d): %w", it.ev.ID, pos, err)
+						}
+						if !l.fail(pt, s, it, err) {
+							// Nothing of this event in this batch, for any sink.
+							b.truncate(mark)
+							refs = refs[:refMark]
+							break items
+						}
+						c.parkStmt(b, sink.Name, pt.p, it.ev, pt.lastErr[s], pt.attempts[s])
+						r.parked, r.cause = true, pt.lastErr[s]
+					}
+					r.result = res
+				}
+				refs = append(refs, r)
+			}
+			for s := range pl.cp {
+				pl.cp[s] = max(pl.cp[s], pos)
+			}
 			pl.n++
 			budget--
 		}
 		plans = append(plans, pl)
 	}
 
+	var names []string
 	var parts []int
 	var expected, next []int64
 	for _, pl := range plans {
-		if pl.cp != pl.pt.known {
-			parts = append(parts, pl.pt.p)
-			expected = append(expected, pl.pt.known)
-			next = append(next, pl.cp)
+		for s, cp := range pl.cp {
+			if cp != pl.pt.known[s] {
+				names = append(names, c.names[s])
+				parts = append(parts, pl.pt.p)
+				expected = append(expected, pl.pt.known[s])
+				next = append(next, cp)
+			}
 		}
 	}
 	if len(parts) > 0 {
-		advance := stmt{sql: c.q.advance, args: []any{c.cfg.Name, c.cfg.Area, parts, expected, next}, ev: -1}
+		advance := stmt{sql: c.q.advance, args: []any{names, c.cfg.Area, parts, expected, next}, ev: -1}
 		if err := b.Send(l.ctx, c.cfg.Pool, advance); err != nil {
 			var se *StatementError
 			if !errors.As(err, &se) || !se.Committed {
@@ -140,7 +164,9 @@ func (l *loop) failed(err error, plans []planned, refs []ref) error {
 			return rerr
 		}
 		for _, pl := range plans {
-			pl.pt.setKnown(cps[pl.pt.p])
+			for s, name := range c.names {
+				pl.pt.setKnown(s, cps[cpKey{name, pl.pt.p}])
+			}
 		}
 		c.log.Info("consumer: checkpoints moved under a batch (another consumer applied it); skipping what is done")
 		return nil
@@ -156,9 +182,9 @@ func (l *loop) failed(err error, plans []planned, refs []ref) error {
 	case i >= 0 && refs[i].parked:
 		return fmt.Errorf("park event %s: %w", refs[i].it.ev.ID, err)
 	case i >= 0:
-		l.fail(refs[i].pt, refs[i].it, err)
+		l.fail(refs[i].pt, refs[i].sink, refs[i].it, err)
 	case len(refs) == 1:
-		l.fail(refs[0].pt, refs[0].it, err)
+		l.fail(refs[0].pt, refs[0].sink, refs[0].it, err)
 	case len(refs) > 1:
 		c.log.Warn("consumer: a batch failed at commit; applying its events one at a time", "events", len(refs), "err", err)
 		l.singles = len(refs)
@@ -168,21 +194,22 @@ func (l *loop) failed(err error, plans []planned, refs []ref) error {
 	return nil
 }
 
-// fail counts a failed attempt of it and reports whether it is to be
-// parked now; otherwise its partition waits for the backoff.
-func (l *loop) fail(pt *part, it item, err error) (park bool) {
+// fail counts a failed attempt of it in sink s and reports whether it is
+// to be parked now; otherwise its partition waits for the backoff.
+func (l *loop) fail(pt *part, s int, it item, err error) (park bool) {
 	c := l.c
 	if pt.failPos != it.ev.Position {
-		pt.failPos, pt.attempts = it.ev.Position, 0
+		pt.resetFailure()
+		pt.failPos = it.ev.Position
 	}
-	pt.attempts++
-	pt.lastErr = err
-	if pt.attempts >= c.cfg.MaxAttempts {
+	pt.attempts[s]++
+	pt.lastErr[s] = err
+	if pt.attempts[s] >= c.cfg.MaxAttempts {
 		return true
 	}
-	pt.holdUntil = time.Now().Add(c.backoff(pt.attempts))
-	c.log.Warn("consumer: handler failed; retrying", "partition", pt.p, "event_id", it.ev.ID, "stream_id", it.ev.StreamID,
-		"position", it.ev.Position, "attempt", pt.attempts, "err", err)
+	pt.holdUntil = time.Now().Add(c.backoff(pt.attempts[s]))
+	c.log.Warn("consumer: handler failed; retrying", "sink", c.names[s], "partition", pt.p, "event_id", it.ev.ID, "stream_id", it.ev.StreamID,
+		"position", it.ev.Position, "attempt", pt.attempts[s], "err", err)
 	return false
 }
 
@@ -195,7 +222,9 @@ func (l *loop) committed(plans []planned, refs []ref) {
 	}
 	var skipped int64
 	for _, pl := range plans {
-		pl.pt.setKnown(pl.cp)
+		for s, cp := range pl.cp {
+			pl.pt.setKnown(s, cp)
+		}
 		pl.pt.queue = pl.pt.queue[pl.n:]
 		skipped += int64(pl.skips)
 		if pl.gapAt > 0 {
@@ -206,17 +235,16 @@ func (l *loop) committed(plans []planned, refs []ref) {
 	var applied []Applied
 	for _, r := range refs {
 		if r.pt.failPos == r.it.ev.Position {
-			r.pt.failPos, r.pt.attempts, r.pt.lastErr, r.pt.holdUntil = 0, 0, nil, time.Time{}
+			r.pt.resetFailure()
 		}
 		if r.parked {
 			c.deadLettered.Add(1)
-			cause := r.pt.lastErr
-			c.log.Error("consumer: event parked as dead letter", "partition", r.pt.p, "event_id", r.it.ev.ID,
-				"stream_id", r.it.ev.StreamID, "type", r.it.ev.Type, "position", r.it.ev.Position)
-			l.publishDeadLetter(r.pt.p, r.it, cause)
+			c.log.Error("consumer: event parked as dead letter", "sink", c.names[r.sink], "partition", r.pt.p,
+				"event_id", r.it.ev.ID, "stream_id", r.it.ev.StreamID, "type", r.it.ev.Type, "position", r.it.ev.Position)
+			l.publishDeadLetter(c.names[r.sink], r.pt.p, r.it, r.cause)
 			continue
 		}
-		applied = append(applied, Applied{Event: r.it.ev, Partition: r.pt.p, Result: r.result})
+		applied = append(applied, Applied{Event: r.it.ev, Partition: r.pt.p, Sink: c.names[r.sink], Result: r.result})
 	}
 	c.applied.Add(int64(len(applied)))
 	if len(applied) > 0 && c.cfg.AfterCommit != nil && !c.crashed.Load() {
@@ -226,13 +254,13 @@ func (l *loop) committed(plans []planned, refs []ref) {
 
 // handle runs the handler, turning a panic into an error so that one bad
 // event cannot take the process down.
-func (c *Consumer) handle(ctx context.Context, b *Batch, ev eventlog.Event) (res any, err error) {
+func (c *Consumer) handle(ctx context.Context, h Handler, b *Batch, ev eventlog.Event) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler panic: %v", r)
 		}
 	}()
-	res, err = c.cfg.Handler.Apply(ctx, b, ev)
+	res, err = h.Apply(ctx, b, ev)
 	if err != nil {
 		err = fmt.Errorf("handle %s (%s v%d, position %d): %w", ev.ID, ev.StreamID, ev.Version, ev.Position, err)
 	}
@@ -244,7 +272,7 @@ const deadLetterMaxLen = 10000
 
 // publishDeadLetter adds a parked event and its error to the dead-letter
 // stream, a few times at most: the committed table row is the record.
-func (l *loop) publishDeadLetter(p int, it item, cause error) {
+func (l *loop) publishDeadLetter(sink string, p int, it item, cause error) {
 	c := l.c
 	if cause == nil {
 		cause = errors.New("unknown")
@@ -259,7 +287,7 @@ func (l *loop) publishDeadLetter(p int, it item, cause error) {
 	var err error
 	for try := 1; try <= 3; try++ {
 		err = c.cfg.Redis.XAdd(ctx, &redis.XAddArgs{
-			Stream: c.dlqKey, MaxLen: deadLetterMaxLen, Approx: true, Values: values,
+			Stream: c.dlqKey(sink), MaxLen: deadLetterMaxLen, Approx: true, Values: values,
 		}).Err()
 		if err == nil {
 			return

@@ -78,12 +78,23 @@ func (f HandlerFunc) Apply(ctx context.Context, b *Batch, ev eventlog.Event) (an
 	return f(ctx, b, ev)
 }
 
-// Applied is one event a committed batch applied, with its partition and
-// what the handler returned for it.
+// Applied is one event a committed batch applied, with its partition, the
+// sink that applied it and what that sink's handler returned for it.
 type Applied struct {
 	Event     eventlog.Event
 	Partition int
+	Sink      string
 	Result    any
+}
+
+// Sink is one handler of a consumer with its own progress: checkpoint rows
+// and dead letters under its Name. Sinks of one consumer share its reads,
+// leases and batches, so one stream read and one transaction serve them
+// all; each skips what it has already applied (a rebuilt read model may be
+// ahead of or behind the others).
+type Sink struct {
+	Name    string
+	Handler Handler
 }
 
 // LogSource reads the followed area's log, the source of truth that a
@@ -117,8 +128,12 @@ type Config struct {
 	Schema string
 	// Source is the area's log, read when a partition must catch up.
 	Source LogSource
-	// Handler applies events.
+	// Handler applies events (the consumer's one sink, named Name).
 	Handler Handler
+	// Sinks, when set instead of Handler, are several handlers fed by this
+	// consumer, each with its own checkpoints and dead letters (e.g. one
+	// per read model). Name then names only the leases and membership.
+	Sinks []Sink
 	// ConsumerID names this process among consumers of the same Name.
 	// Default "<host>-<pid>-<random>".
 	ConsumerID string
@@ -187,6 +202,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if len(c.Sinks) == 0 && c.Handler != nil {
+		c.Sinks = []Sink{{Name: c.Name, Handler: c.Handler}}
+	}
 }
 
 // Validate reports every problem of the configuration (after defaults).
@@ -216,8 +234,15 @@ func (c Config) Validate() error {
 	if c.Source == nil {
 		errs = append(errs, errors.New("consumer: Source is required"))
 	}
-	if c.Handler == nil {
-		errs = append(errs, errors.New("consumer: Handler is required"))
+	if len(c.Sinks) == 0 {
+		errs = append(errs, errors.New("consumer: Handler or Sinks is required"))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Sinks {
+		if !nameRE.MatchString(s.Name) || seen[s.Name] || s.Handler == nil {
+			errs = append(errs, fmt.Errorf("consumer: invalid or repeated sink %q (or no Handler)", s.Name))
+		}
+		seen[s.Name] = true
 	}
 	if c.ConsumerID == "" || len(c.ConsumerID) > 200 {
 		errs = append(errs, fmt.Errorf("consumer: invalid ConsumerID %q", c.ConsumerID))
@@ -274,7 +299,7 @@ type Consumer struct {
 	q   queries
 	log *slog.Logger
 
-	dlqKey     string
+	names      []string // the sinks' names
 	membersKey string
 
 	parts                                 []partStats
@@ -301,7 +326,6 @@ func New(cfg Config) (*Consumer, error) {
 		cfg:        cfg,
 		q:          newQueries(cfg.Schema),
 		log:        cfg.Logger.With("consumer", cfg.Name, "area", cfg.Area, "consumer_id", cfg.ConsumerID),
-		dlqKey:     fmt.Sprintf("%s:dlq:%s:%s", cfg.Namespace, cfg.Name, cfg.Area),
 		membersKey: fmt.Sprintf("%s:consumers:%s:%s", cfg.Namespace, cfg.Name, cfg.Area),
 		parts:      make([]partStats, cfg.Partitions),
 		crashCh:    make(chan struct{}),
@@ -309,11 +333,19 @@ func New(cfg Config) (*Consumer, error) {
 	for i := range c.parts {
 		c.parts[i].state.Store(StateNotOwned)
 	}
+	for _, s := range cfg.Sinks {
+		c.names = append(c.names, s.Name)
+	}
 	return c, nil
 }
 
 // Config returns the configuration in effect (with defaults).
 func (c *Consumer) Config() Config { return c.cfg }
+
+// dlqKey is the dead-letter stream of sink name.
+func (c *Consumer) dlqKey(name string) string {
+	return fmt.Sprintf("%s:dlq:%s:%s", c.cfg.Namespace, name, c.cfg.Area)
+}
 
 func (c *Consumer) leaseKey(p int) string {
 	return fmt.Sprintf("%s:lease:%s:%s:%d", c.cfg.Namespace, c.cfg.Name, c.cfg.Area, p)
@@ -362,7 +394,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) checkMigrated(ctx context.Context) error {
 	var ok bool
 	err := c.cfg.Pool.QueryRow(ctx, c.q.migrated, c.cfg.Schema+".consumer_checkpoints",
-		c.cfg.Schema+".consumer_advance(text,text,integer[],bigint[],bigint[])").Scan(&ok)
+		c.cfg.Schema+".consumer_advance(text[],text,integer[],bigint[],bigint[])").Scan(&ok)
 	if err != nil {
 		c.log.Warn("consumer: cannot check migrations; continuing", "err", err)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -228,7 +229,7 @@ func TestPoisonEventIsParked(t *testing.T) {
 		t.Errorf("CountDeadLetters = %d, %v", n, err)
 	}
 
-	msgs, err := shared.XRange(ctx, c.c.dlqKey, "-", "+").Result()
+	msgs, err := shared.XRange(ctx, c.c.dlqKey(testName), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,4 +311,70 @@ func TestCheckpointBeforeOldestEntryCatchesUp(t *testing.T) {
 	a.mustProduce(t, "s", 20, 40)
 	s.waitApplied(t, 340, 30*time.Second)
 	s.verify(t, a)
+}
+
+// Sinks of one consumer share its reads and batches but keep their own
+// progress: one sink's poison event is parked under that sink's name only,
+// the other applies it, and a sink whose checkpoint is ahead (a rebuilt
+// read model) skips what it has while the other catches up.
+func TestSinksKeepTheirOwnProgress(t *testing.T) {
+	t.Parallel()
+	a, one, two := newArea(t), newSink(t), newSink(t)
+	rdb, ns := testenv.Redis(t)
+	startRelay(t, a, rdb, ns)
+	a.mustProduce(t, "s", 10, 60)
+	poison := a.appendOne(t, "poison")
+	a.mustProduce(t, "t", 10, 40)
+	two.fail = func(ev eventlog.Event) error {
+		if ev.StreamID == "poison" {
+			return errors.New("two refuses it")
+		}
+		return nil
+	}
+	ctx := context.Background()
+	// Sink "one" has already applied the first 60 events of partition 0's
+	// streams elsewhere (as after a rebuild): it must skip them.
+	if err := Migrate(ctx, one.pool, one.schema); err != nil {
+		t.Fatal(err)
+	}
+	var ahead int64
+	for _, ev := range a.all(t) {
+		if ev.Position <= 60 && eventlog.Partition(ev.StreamID, testParts) == 0 {
+			ahead = ev.Position
+			if _, err := one.pool.Exec(ctx, `INSERT INTO `+one.schema+`.applied VALUES ($1, $2, $3, $4)`,
+				ev.ID, ev.StreamID, ev.Version, ev.Position); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := one.pool.Exec(ctx, `INSERT INTO `+one.schema+`.consumer_checkpoints (name, area, partition, position)
+		VALUES ('one', $1, 0, $2)`, testArea, ahead); err != nil {
+		t.Fatal(err)
+	}
+	one.cpName, one.cpSchema = "one", one.schema
+	two.cpName, two.cpSchema = "two", one.schema
+	cfg := testConfig(t, one, a, rdb, ns)
+	cfg.Handler, cfg.Sinks = nil, []Sink{{Name: "one", Handler: one}, {Name: "two", Handler: two}}
+	var applied sync.Map
+	cfg.AfterCommit = func(_ context.Context, as []Applied) {
+		for _, x := range as {
+			if _, dup := applied.LoadOrStore(x.Sink+"/"+x.Event.ID, true); dup {
+				t.Errorf("%s applied %s twice", x.Sink, x.Event.ID)
+			}
+		}
+	}
+	c := startConsumer(t, cfg, nil)
+	one.waitApplied(t, 101, 30*time.Second)
+	two.waitApplied(t, 100, 30*time.Second)
+	one.verify(t, a)
+	two.verify(t, a, poison.ID)
+	for name, want := range map[string]int{"one": 0, "two": 1} {
+		dls, err := DeadLetters(ctx, one.pool, one.schema, name, testArea, 0)
+		if err != nil || len(dls) != want {
+			t.Errorf("dead letters of %s: %d (%v), want %d", name, len(dls), err, want)
+		}
+	}
+	if n := c.c.Stats().DeadLettered; n != 1 {
+		t.Errorf("DeadLettered = %d", n)
+	}
 }

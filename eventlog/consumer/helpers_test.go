@@ -196,6 +196,9 @@ type sink struct {
 	pool   *pgxpool.Pool
 	schema string
 	fail   func(ev eventlog.Event) error // injected failure, before applying
+	// cpName and cpSchema: where verify finds the checkpoints, when not
+	// testName in the sink's own schema (a sink of a multi-sink consumer).
+	cpName, cpSchema string
 	extra  Handler                       // injected extra work, after applying
 
 	mu       sync.Mutex
@@ -316,7 +319,11 @@ func (s *sink) verify(t *testing.T, a *area, parked ...string) {
 	if missing > 0 || len(applied) > 0 {
 		t.Errorf("%d log events not applied, %d applied events not in the log", missing, len(applied))
 	}
-	cps, err := Checkpoints(ctx, s.pool, s.schema, testName, testArea)
+	name, schema := testName, s.schema
+	if s.cpName != "" {
+		name, schema = s.cpName, s.cpSchema
+	}
+	cps, err := Checkpoints(ctx, s.pool, schema, name, testArea)
 	if err != nil {
 		t.Fatal(err)
 	}

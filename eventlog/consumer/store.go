@@ -35,10 +35,11 @@ type queries struct {
 func newQueries(schema string) queries {
 	cp := schema + ".consumer_checkpoints"
 	return queries{
-		ensure:  `INSERT INTO ` + cp + ` (name, area, partition) SELECT $1, $2, unnest($3::integer[]) ON CONFLICT DO NOTHING`,
-		read:    `SELECT partition, position FROM ` + cp + ` WHERE name = $1 AND area = $2 AND partition = ANY($3::integer[])`,
-		advance: `SELECT ` + schema + `.consumer_advance($1, $2, $3::integer[], $4::bigint[], $5::bigint[])`,
-		through: `UPDATE ` + cp + ` SET through = $4 WHERE name = $1 AND area = $2 AND partition = ANY($3::integer[]) AND through < $4`,
+		ensure: `INSERT INTO ` + cp + ` (name, area, partition)
+			SELECT n, $2, p FROM unnest($1::text[]) n, unnest($3::integer[]) p ON CONFLICT DO NOTHING`,
+		read:    `SELECT name, partition, position FROM ` + cp + ` WHERE name = ANY($1::text[]) AND area = $2 AND partition = ANY($3::integer[])`,
+		advance: `SELECT ` + schema + `.consumer_advance($1::text[], $2, $3::integer[], $4::bigint[], $5::bigint[])`,
+		through: `UPDATE ` + cp + ` SET through = $4 WHERE name = ANY($1::text[]) AND area = $2 AND partition = ANY($3::integer[]) AND through < $4`,
 		park: `INSERT INTO ` + schema + `.consumer_dead_letters
 			(name, area, position, partition, event_id, stream_id, version, type, data, metadata, recorded_at, error, attempts, consumer_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
@@ -46,12 +47,18 @@ func newQueries(schema string) queries {
 	}
 }
 
-// readCheckpoints returns the checkpoints of partitions ps, creating the
-// rows that are missing, in one round trip.
-func (c *Consumer) readCheckpoints(ctx context.Context, ps []int) (map[int]int64, error) {
+// cpKey is one sink's checkpoint row of one partition.
+type cpKey struct {
+	sink string
+	p    int
+}
+
+// readCheckpoints returns every sink's checkpoints of partitions ps,
+// creating the rows that are missing, in one round trip.
+func (c *Consumer) readCheckpoints(ctx context.Context, ps []int) (map[cpKey]int64, error) {
 	b := &pgx.Batch{}
-	b.Queue(c.q.ensure, c.cfg.Name, c.cfg.Area, ps)
-	b.Queue(c.q.read, c.cfg.Name, c.cfg.Area, ps)
+	b.Queue(c.q.ensure, c.names, c.cfg.Area, ps)
+	b.Queue(c.q.read, c.names, c.cfg.Area, ps)
 	br := c.cfg.Pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -61,10 +68,11 @@ func (c *Consumer) readCheckpoints(ctx context.Context, ps []int) (map[int]int64
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
-	out := make(map[int]int64, len(ps))
+	out := make(map[cpKey]int64, len(ps)*len(c.names))
+	var name string
 	var p int
 	var pos int64
-	if _, err := pgx.ForEachRow(rows, []any{&p, &pos}, func() error { out[p] = pos; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&name, &p, &pos}, func() error { out[cpKey{name, p}] = pos; return nil }); err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
 	if err := br.Close(); err != nil {
@@ -75,12 +83,12 @@ func (c *Consumer) readCheckpoints(ctx context.Context, ps []int) (map[int]int64
 
 // parkStmt is the dead-letter row of a parked event, queued in the batch
 // that moves the checkpoint past it.
-func (c *Consumer) parkStmt(b *Batch, p int, ev eventlog.Event, cause error, attempts int) {
+func (c *Consumer) parkStmt(b *Batch, sink string, p int, ev eventlog.Event, cause error, attempts int) {
 	meta, err := json.Marshal(ev.Metadata)
 	if err != nil {
 		meta = []byte(`{}`)
 	}
-	b.Exec(c.q.park, c.cfg.Name, c.cfg.Area, ev.Position, p, clean(ev.ID), clean(ev.StreamID),
+	b.Exec(c.q.park, sink, c.cfg.Area, ev.Position, p, clean(ev.ID), clean(ev.StreamID),
 		ev.Version, clean(ev.Type), clean(string(ev.Data)), meta, ev.RecordedAt, clean(cause.Error()), attempts, c.cfg.ConsumerID)
 }
 

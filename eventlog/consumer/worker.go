@@ -35,19 +35,19 @@ type part struct {
 	p   int
 	key string
 	st  *partStats
-	// known is the partition's committed checkpoint.
-	known int64
+	// known is each sink's committed checkpoint of the partition.
+	known []int64
 	// readTo is the last position read from the stream into queue.
 	readTo int64
 	queue  []item
 	// catchUp: the partition must be filled from the log before it follows
 	// the stream again (taken over, gap found, lease found gone).
 	catchUp bool
-	// Failure bookkeeping of the event at failPos: attempts so far, last
-	// error, and no retry before holdUntil.
+	// Failure bookkeeping of the event at failPos: each sink's failed
+	// attempts and last error, and no retry before holdUntil.
 	failPos   int64
-	attempts  int
-	lastErr   error
+	attempts  []int
+	lastErr   []error
 	holdUntil time.Time
 	// through is the through mark last recorded.
 	through int64
@@ -57,9 +57,26 @@ type part struct {
 	gapRepeats int
 }
 
-func (pt *part) setKnown(cp int64) {
-	pt.known = cp
-	pt.st.checkpoint.Store(cp)
+func (pt *part) setKnown(s int, cp int64) {
+	pt.known[s] = cp
+	pt.st.checkpoint.Store(pt.low())
+}
+
+// low is the lowest checkpoint of the sinks: what the partition reads
+// after.
+func (pt *part) low() int64 {
+	low := pt.known[0]
+	for _, k := range pt.known[1:] {
+		low = min(low, k)
+	}
+	return low
+}
+
+// resetFailure forgets the failing event: it committed (or was parked).
+func (pt *part) resetFailure() {
+	pt.failPos, pt.holdUntil = 0, time.Time{}
+	clear(pt.attempts)
+	clear(pt.lastErr)
 }
 
 func (pt *part) held(now time.Time) bool { return now.Before(pt.holdUntil) }
@@ -156,7 +173,9 @@ func (l *loop) sync() {
 	for p := range want {
 		pt := l.parts[p]
 		if pt == nil {
-			pt = &part{p: p, key: eventlog.StreamKey(l.c.cfg.Namespace, l.c.cfg.Area, p), st: &l.c.parts[p], catchUp: true}
+			pt = &part{p: p, key: eventlog.StreamKey(l.c.cfg.Namespace, l.c.cfg.Area, p), st: &l.c.parts[p], catchUp: true,
+				known: make([]int64, len(l.c.cfg.Sinks)), attempts: make([]int, len(l.c.cfg.Sinks)),
+				lastErr: make([]error, len(l.c.cfg.Sinks))}
 			pt.st.owned.Store(true)
 			pt.st.state.Store(StateCatchingUp)
 			l.parts[p] = pt
@@ -372,14 +391,14 @@ func (l *loop) idle(ps []*part) error {
 	l.idleRelayed, _ = strconv.ParseInt(rel, 10, 64)
 	var nums []int
 	for _, pt := range ps {
-		if l.parts[pt.p] == pt && !pt.catchUp && len(pt.queue) == 0 && pt.readTo == pt.known && pt.through < h {
+		if l.parts[pt.p] == pt && !pt.catchUp && len(pt.queue) == 0 && pt.through < h {
 			nums = append(nums, pt.p)
 		}
 	}
 	if len(nums) == 0 {
 		return nil
 	}
-	if _, err := c.cfg.Pool.Exec(l.ctx, c.q.through, c.cfg.Name, c.cfg.Area, nums, h); err != nil {
+	if _, err := c.cfg.Pool.Exec(l.ctx, c.q.through, c.names, c.cfg.Area, nums, h); err != nil {
 		return fmt.Errorf("record through mark: %w", err)
 	}
 	for _, p := range nums {
@@ -423,11 +442,13 @@ func (l *loop) catchUp(ps []*part) error {
 	after := int64(-1)
 	chain := make(map[int]int64, len(ps))
 	for _, pt := range ps {
-		pt.setKnown(cps[pt.p])
-		pt.queue, pt.readTo = nil, pt.known
-		chain[pt.p] = pt.known
-		if after < 0 || pt.known < after {
-			after = pt.known
+		for s, name := range c.names {
+			pt.setKnown(s, cps[cpKey{name, pt.p}])
+		}
+		pt.queue, pt.readTo = nil, pt.low()
+		chain[pt.p] = pt.low()
+		if after < 0 || pt.low() < after {
+			after = pt.low()
 		}
 	}
 	c.log.Info("consumer: catching up from the log", "partitions", nums, "from", after)
@@ -463,11 +484,11 @@ func (l *loop) catchUp(ps []*part) error {
 		}
 	}
 	// The log had nothing after `after`: the partitions are applied through it.
-	if _, err := c.cfg.Pool.Exec(l.ctx, c.q.through, c.cfg.Name, c.cfg.Area, nums, after); err != nil {
+	if _, err := c.cfg.Pool.Exec(l.ctx, c.q.through, c.names, c.cfg.Area, nums, after); err != nil {
 		return fmt.Errorf("record through mark: %w", err)
 	}
 	for _, pt := range ps {
-		pt.catchUp, pt.readTo, pt.through = false, pt.known, max(pt.through, after)
+		pt.catchUp, pt.readTo, pt.through = false, pt.low(), max(pt.through, after)
 		pt.st.state.Store(StateRunning)
 	}
 	c.catch.Add(int64(len(ps)))

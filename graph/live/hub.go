@@ -108,12 +108,24 @@ func (h *Hub) follow(ctx context.Context, ps *redis.PubSub) {
 			if !ok {
 				return
 			}
-			var a Announcement
-			if err := json.Unmarshal([]byte(m.Payload), &a); err != nil {
+			// One commit of one consumer: an array with an announcement
+			// per projection (or a single object).
+			var as []Announcement
+			p := []byte(m.Payload)
+			if len(p) > 0 && p[0] != '[' {
+				as = append(as, Announcement{})
+				err := json.Unmarshal(p, &as[0])
+				if err != nil {
+					h.log.Warn("live: bad announcement", "err", err)
+					continue
+				}
+			} else if err := json.Unmarshal(p, &as); err != nil {
 				h.log.Warn("live: bad announcement", "err", err)
 				continue
 			}
-			h.publish(a)
+			for _, a := range as {
+				h.publish(a)
+			}
 		}
 	}
 }
