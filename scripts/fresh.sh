@@ -95,7 +95,8 @@ logs=$work/logs
 mkdir -p "$root" "$logs"
 restart_file=$work/restart-host.sh
 src=/root/crm # the clone, inside the chroot
-failed=
+failed=''
+current='' # the step running now
 
 # ------------------------------------------------------------------ steps
 # step NAME FUNCTION: runs FUNCTION in a subshell with errexit on (a step
@@ -105,6 +106,7 @@ summary=()
 step() {
 	local name=$1 t=$SECONDS rc
 	shift
+	current=$name
 	say "==> $name"
 	set +e
 	(
@@ -114,10 +116,12 @@ step() {
 	rc=$?
 	set -e
 	if [ "$rc" = 0 ]; then
+		current=
 		summary+=("$(printf '%-58s %6s s  ok' "$name" $((SECONDS - t)))")
 		say "<== $name: ok, $((SECONDS - t)) s"
 		return 0
 	fi
+	current=
 	summary+=("$(printf '%-58s %6s s  FAILED (exit %s)' "$name" $((SECONDS - t)) "$rc")")
 	say "<== $name: FAILED (exit $rc) after $((SECONDS - t)) s"
 	failed=$name
@@ -237,7 +241,10 @@ cleanup() {
 	local rc=$? ok=1
 	set +e
 	trap - HUP INT TERM
-	[ "$rc" = 0 ] || [ -n "$failed" ] || failed="interrupted or failed outside a step (exit $rc)"
+	if [ "$rc" != 0 ] && [ -z "$failed" ]; then
+		failed="interrupted or failed outside a step (exit $rc)"
+		[ -z "$current" ] || failed="$current (interrupted, exit $rc)"
+	fi
 	say "==> cleanup"
 	stop_chroot
 	unmount_all || ok=
@@ -524,7 +531,8 @@ stop_host_servers() {
 	say "if this script is killed before its cleanup, restart them with: bash $restart_file"
 	while IFS=$'\t' read -r name stop start; do
 		say "stopping $name"
-		bash -c "$stop" >/dev/null
+		# Judged by the port check below, not by the command's status.
+		bash -c "$stop" >/dev/null || say "stop command of $name failed: $stop"
 	done <"$work/host-servers"
 	for port in 5432 6379; do
 		for _ in $(seq 1 50); do
@@ -540,7 +548,9 @@ restart_host() {
 	local name port ok=1
 	[ -s "$restart_file" ] || return 0
 	say "cleanup: restarting this machine's servers (bash $restart_file)"
-	bash "$restart_file" || ok=
+	# Judged by whether they answer again (a supervisor may have restarted
+	# one already, and then its start command fails).
+	bash "$restart_file" || say "cleanup: a restart command failed (above); checking whether they answer"
 	while IFS=$'\t' read -r name _ _; do
 		case "$name" in
 		PostgreSQL*) port=5432 ;;
@@ -564,23 +574,31 @@ restart_host() {
 	fi
 }
 
-
 # ------------------------------------------------------------------ inside the chroot
 make_run() {
-	local log=$logs/make-run.log pid body token='' users sub rc
+	local log=$logs/make-run.log pid pgid body token='' users sub rc
+	# The chroot shares this machine's network: whatever answers at
+	# http_addr must be the chroot's gateway, not another program's.
+	if tcp_open "$http_addr"; then
+		echo "$http_addr is taken on this machine: make run's gateway could not listen there" >&2
+		return 1
+	fi
 	setsid chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 		PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		CRM_HTTP_ADDR="$http_addr" bash -c "cd $src && exec make run" </dev/null >"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$work/run.pid"
 	sleep 0.5
-	if [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" != "$pid" ]; then
-		echo "make run (pid $pid) is not the leader of its own process group: cannot send it Ctrl-C's SIGINT" >&2
+	pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
+	if [ -n "$pgid" ] && [ "$pgid" != "$pid" ]; then
+		echo "make run (pid $pid) does not lead its own process group ($pgid): cannot send it Ctrl-C's SIGINT" >&2
 		return 1
 	fi
-	say "make run started (pid $pid, log $log); waiting for its GraphiQL line"
+	# scripts/run.sh's last line, after the seed (crm dev's own
+	# "GraphiQL: URL" line comes before the seed, without "Ctrl-C").
+	say "make run started (pid $pid, log $log); waiting for its GraphiQL line after the seed"
 	for _ in $(seq 1 1800); do # setup installs, module downloads and the build: up to 30 min
-		grep -q '^GraphiQL: ' "$log" && break
+		grep -q '^GraphiQL: .*Ctrl-C' "$log" && break
 		if ! kill -0 "$pid" 2>/dev/null; then
 			tail -n 40 "$log" >&2
 			echo "make run exited before printing its GraphiQL URL" >&2
@@ -588,11 +606,17 @@ make_run() {
 		fi
 		sleep 1
 	done
-	grep '^GraphiQL: ' "$log" || {
+	grep '^GraphiQL: .*Ctrl-C' "$log" || {
 		tail -n 40 "$log" >&2
 		echo "no GraphiQL line after 30 min" >&2
 		return 1
 	}
+	sleep 1
+	if ! kill -0 "$pid" 2>/dev/null; then
+		tail -n 40 "$log" >&2
+		echo "make run printed its GraphiQL URL but exited: its gateway is not running" >&2
+		return 1
+	fi
 	grep -E '^(setup|tools|postgres|redis|go):' "$log" | sed 's/^/    /'
 	packages 2
 	report_installed 1 2 "make run's setup"
@@ -631,8 +655,14 @@ make_run() {
 	fi
 	wait "$pid" && rc=0 || rc=$?
 	say "make run exited (status $rc) after SIGINT"
+	# What it started may take a moment more to shut down (crm dev
+	# finishes in-flight work), but not long.
+	for _ in $(seq 1 30); do
+		kill -0 -- "-$pid" 2>/dev/null || break
+		sleep 1
+	done
 	if kill -0 -- "-$pid" 2>/dev/null; then
-		echo "processes of make run are left after it exited: $(pgrep -g "$pid" | tr '\n' ' ')" >&2
+		echo "processes of make run still run 30 s after it exited: $(pgrep -g "$pid" | tr '\n' ' ')" >&2
 		return 1
 	fi
 	! tcp_open "$http_addr" || {
