@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# setup.sh: make sure the PostgreSQL and Redis that crm needs answer on this
-# machine, starting (and on Debian/Ubuntu as root, installing) them when they
-# don't. Called by `make run` and `make test`; docs/setup.md says exactly what
-# it does on each kind of machine.
+# setup.sh: make sure this machine has what crm's make targets need, before
+# they build or download anything: the go command (Go from go.mod's go line,
+# brought by the user), CA certificates (the go command downloads modules over
+# TLS), a C compiler and git for `make test`, and a PostgreSQL and a Redis that
+# answer. Missing packages are installed on Debian/Ubuntu as root; elsewhere it
+# names what is missing and the one command that installs it, and fails.
+# Servers that are down are started. docs/setup.md says exactly what it does.
 #
-# Usage: scripts/setup.sh [run|test]
-#   run   what `crm dev` needs: a PostgreSQL and a Redis that answer.
-#   test  the same, and also the redis-server binary, which tests use to start
-#         private Redis servers (eventlog/testenv.PrivateRedis). Default.
+# Usage: scripts/setup.sh [run|test|bench|build]
+#   run    make run: Go, CA certificates, a PostgreSQL and a Redis that answer.
+#   test   make test (default): as run, plus the redis-server binary (tests
+#          start private Redis servers with it), a C compiler with the C
+#          library's headers (go test -race needs cgo) and git (make
+#          check-generate compares with the committed code).
+#   bench  make bench, chaos, scale: as run, plus the redis-server binary.
+#   build  make build, generate, lint, check-generate: Go, CA certificates.
 #
-# Environment: CRM_DATABASE_URL (checked against its server, default
+# Environment: GO (the go command, default go), CRM_DATABASE_URL (checked
+# against its server, default
 # postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), CRM_REDIS_URL
 # (default redis://127.0.0.1:6379/0), CRM_PG_HOME (data of a server this
 # script starts from bare binaries, default /var/lib/crm-postgres as root),
@@ -21,17 +29,19 @@ set -euo pipefail
 
 mode=${1:-test}
 case "$mode" in
-run | test) ;;
+run | test | bench | build) ;;
 -h | --help)
-	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 	exit 0
 	;;
 *)
-	echo "setup: unknown mode '$mode' (want run or test)" >&2
+	echo "setup: unknown mode '$mode' (want run, test, bench or build)" >&2
 	exit 2
 	;;
 esac
 
+GO=${GO:-go}
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pg_url=${CRM_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 redis_url=${CRM_REDIS_URL:-redis://127.0.0.1:6379/0}
 
@@ -272,11 +282,10 @@ setup_postgres() {
 		return 0
 	fi
 	if ! pg_answers; then
-		if [ -z "$(pg_bindir)" ]; then
-			apt_install postgresql ||
-				die "postgres: nothing answers at $where and no PostgreSQL server is installed (install Debian's postgresql package, or set CRM_DATABASE_URL)"
-			installed_pg=1
-		fi
+		# The install step ran before: still no server binaries is a bug
+		# of that step's checks, or a package that installed none.
+		[ -n "$(pg_bindir)" ] ||
+			die "postgres: nothing answers at $where and no PostgreSQL server is installed (install Debian's postgresql package, or set CRM_DATABASE_URL)"
 		if [ -z "${CRM_PG_BARE:-}" ] && have pg_lsclusters && have pg_ctlcluster && have pg_createcluster && is_root; then
 			if [ -n "${installed_pg:-}" ]; then
 				# The package created a cluster with password auth on TCP;
@@ -328,15 +337,8 @@ setup_redis() {
 	redis://* | rediss://*) ;;
 	*) die "redis: CRM_REDIS_URL must be a redis:// URL" ;;
 	esac
-	if ! have redis-server; then
-		if apt_install redis-server; then
-			say "redis: installed redis-server"
-		elif [ "$mode" = test ]; then
-			die "redis: redis-server is not installed and cannot be installed here (tests start private servers with it; install Debian's redis-server package)"
-		else
-			say "redis: redis-server is not installed (tests will need it)"
-		fi
-	fi
+	# The install step ran before: a missing binary was optional (run mode).
+	have redis-server || say "redis: redis-server is not installed (tests will need it)"
 	if ! is_local "$redis_host"; then
 		say "redis: $where is not on this machine: not checked"
 		return 0
@@ -362,7 +364,199 @@ setup_redis() {
 	die "redis: started redis-server, but nothing answers at $where after 10 s (see /tmp/crm-redis-$redis_port.log)"
 }
 
+# ---------------------------------------------------------------- tools
+# version_ge A B: version A is at least B (1.26.10 >= 1.26.8).
+version_ge() {
+	[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]
+}
+
+# check_go: the go command is there and new enough. Go is what the user
+# brings (the only prerequisite besides make and git), so a missing or old
+# one ends setup at once.
+check_go() {
+	local want got toolchain
+	want=$(sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' "$root_dir/go.mod" | head -n 1)
+	want=${want:-1.26}
+	if ! have "$GO"; then
+		[ -x /usr/local/go/bin/go ] &&
+			die "go: '$GO' not found on PATH, but /usr/local/go/bin/go exists: export PATH=\"/usr/local/go/bin:\$PATH\" and run make again"
+		die "go: '$GO' not found: install Go $want or newer (the official release unpacked into /usr/local/go, with /usr/local/go/bin on PATH)"
+	fi
+	# Outside the module, and local: asking must not download a toolchain.
+	got=$(cd / && GOTOOLCHAIN=local "$GO" env GOVERSION 2>/dev/null) ||
+		die "go: '$GO env GOVERSION' failed; is '$(command -v "$GO")' a working Go installation?"
+	case "$got" in
+	go[0-9]*) ;;
+	*) return 0 ;; # a development build: trust it
+	esac
+	got=${got#go}
+	got=${got%%[!0-9.]*}
+	version_ge "$got" "$want" && return 0
+	toolchain=$(cd / && { "$GO" env GOTOOLCHAIN 2>/dev/null || true; })
+	if [ "${toolchain%%+*}" = local ]; then
+		die "go: found go$got, this project needs Go $want or newer (go.mod): install it, or set GOTOOLCHAIN=auto to let the go command download it"
+	fi
+	say "go: found go$got; the go command will switch to go$want (GOTOOLCHAIN=$toolchain)"
+}
+
+# ca_bundle: a CA bundle where the go command looks for one (crypto/x509 on
+# Linux), so that downloading modules over TLS can verify the proxy.
+ca_bundle() {
+	local f
+	if [ -n "${SSL_CERT_FILE:-}" ]; then
+		[ -s "$SSL_CERT_FILE" ]
+		return
+	fi
+	for f in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+		/etc/ssl/ca-bundle.pem /etc/pki/tls/cacert.pem \
+		/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/cert.pem; do
+		[ -s "$f" ] && return 0
+	done
+	return 1
+}
+
+# cc_works: the C compiler the go command would use for cgo compiles and
+# links a program against the C library (go test -race needs cgo).
+cc_works() {
+	local cc tmp ok=1
+	cc=$(cd / && "$GO" env CC 2>/dev/null) || return 1
+	cc=${cc%% *}
+	have "${cc:-gcc}" || return 1
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/crm-setup-cc.XXXXXX") || return 1
+	printf '#include <stdlib.h>\nint main(void) { return EXIT_SUCCESS; }\n' >"$tmp/t.c"
+	if "${cc:-gcc}" "$tmp/t.c" -o "$tmp/t" >/dev/null 2>&1; then ok=0; fi
+	rm -rf "$tmp"
+	return "$ok"
+}
+
+# ---------------------------------------------------------------- what is missing
+# need WHAT DEB RPM: something this mode requires is missing; WHAT says what
+# for, DEB and RPM are the Debian/Ubuntu and Fedora packages that bring it.
+# want: the same for something useful but not required in this mode.
+need_what=() need_deb=() need_rpm=() want_what=() want_deb=() want_rpm=()
+need() {
+	local -a deb rpm
+	read -ra deb <<<"$2"
+	read -ra rpm <<<"$3"
+	need_what+=("$1")
+	need_deb+=("${deb[@]}")
+	need_rpm+=("${rpm[@]}")
+}
+want() {
+	local -a deb rpm
+	read -ra deb <<<"$2"
+	read -ra rpm <<<"$3"
+	want_what+=("$1")
+	want_deb+=("${deb[@]}")
+	want_rpm+=("${rpm[@]}")
+}
+
+# find_missing: every check, no side effects (probes only).
+find_missing() {
+	ca_bundle ||
+		need "CA certificates (the go command downloads modules over TLS)" ca-certificates ca-certificates
+	if [ "$mode" = test ]; then
+		cc_works ||
+			need "a C compiler and the C library's headers (go test -race needs cgo)" "gcc libc6-dev" "gcc glibc-devel"
+		have git ||
+			need "git (make check-generate compares the generated code with the committed one)" git git
+	fi
+	[ "$mode" = build ] && return 0
+
+	parse_url "$pg_url" 5432
+	pg_host=$url_host pg_port=$url_port
+	if is_local "$pg_host" && ! pg_answers && [ -z "$(pg_bindir)" ]; then
+		need "a PostgreSQL server (nothing answers at ${pg_host:-localhost}:$pg_port)" postgresql "postgresql-server postgresql"
+	fi
+
+	parse_url "$redis_url" 6379
+	redis_host=${url_host:-127.0.0.1} redis_port=$url_port
+	if ! have redis-server; then
+		if [ "$mode" != run ]; then
+			need "redis-server (tests start private Redis servers with it)" redis-server redis
+		elif is_local "$redis_host" && ! redis_answers 2>/dev/null; then
+			need "a Redis server (nothing answers at $redis_host:$redis_port)" redis-server redis
+		else
+			want "redis-server (tests start private Redis servers with it)" redis-server redis
+		fi
+	fi
+}
+
+# install_hint: the one command that installs what is missing here.
+install_hint() {
+	local sudo=
+	is_root || sudo="sudo "
+	if have apt-get; then
+		echo "${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends ${need_deb[*]}"
+	elif have dnf; then
+		echo "${sudo}dnf install -y ${need_rpm[*]}"
+	else
+		echo "your system's package manager (Debian/Ubuntu packages: ${need_deb[*]}; Fedora: ${need_rpm[*]})"
+	fi
+}
+
+# install_missing: install what is missing as root with apt-get, or say what
+# is missing and how to install it, and fail.
+install_missing() {
+	local w
+	if [ ${#need_deb[@]} -eq 0 ] && [ ${#want_deb[@]} -eq 0 ]; then
+		return 0
+	fi
+	if is_root && have apt-get; then
+		for w in "${need_what[@]}" "${want_what[@]}"; do
+			say "setup: missing: $w"
+		done
+		apt_install "${need_deb[@]}" "${want_deb[@]}" ||
+			die "apt-get could not install ${need_deb[*]} ${want_deb[*]} (its last lines are above)"
+		case " ${need_deb[*]} " in
+		*" postgresql "*) installed_pg=1 ;;
+		esac
+		return 0
+	fi
+	if [ ${#need_deb[@]} -eq 0 ]; then
+		return 0 # only wanted: setup_redis says what tests will need
+	fi
+	{
+		case "$mode" in
+		bench) echo "setup: this machine lacks what make bench, chaos and scale need:" ;;
+		build) echo "setup: this machine lacks what building crm needs:" ;;
+		*) echo "setup: this machine lacks what make $mode needs:" ;;
+		esac
+		for w in "${need_what[@]}"; do
+			echo "  - $w"
+		done
+		if is_root; then
+			echo "setup: it installs them itself only with apt-get (Debian/Ubuntu); install them with:"
+		else
+			echo "setup: it installs them itself only as root with apt-get; install them with:"
+		fi
+		echo "  $(install_hint)"
+		echo "setup: then run make again."
+	} >&2
+	exit 1
+}
+
+# report_tools: one line on the tools found, after any install.
+report_tools() {
+	local line
+	line="tools: $(cd / && GOTOOLCHAIN=local "$GO" env GOVERSION 2>/dev/null || echo "$GO"), CA certificates"
+	ca_bundle || die "CA certificates: still none after installing ca-certificates"
+	if [ "$mode" = test ]; then
+		cc_works || die "cc: still no working C compiler after installing gcc libc6-dev"
+		[ "$(cd / && "$GO" env CGO_ENABLED)" = 1 ] ||
+			die "go: cgo is disabled (CGO_ENABLED=0 in the environment or go env), but go test -race needs it: unset it"
+		have git || die "git: still not found after installing git"
+		line+=", C compiler $(cd / && "$GO" env CC), $(git --version)"
+	fi
+	say "$line"
+}
+
 main() {
+	check_go
+	find_missing
+	install_missing
+	report_tools
+	[ "$mode" = build ] && return 0
 	setup_postgres
 	setup_redis
 }

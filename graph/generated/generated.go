@@ -1405,366 +1405,1279 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../schema/contract.graphqls", Input: `# The gateway's minimum public GraphQL contract.
+	{Name: "../schema/contract.graphqls", Input: `# The gateway's minimum public GraphQL contract, with its descriptions.
 #
-# The served schema must contain every type, field, argument, input field and
-# enum value below, under the same name and with a compatible type (a nullable
-# argument here may not become required). It may add more of everything.
-# Frontends and acceptance tests are written against this file.
+# ../shared/contract/schema.graphql is the contract: the served schema must
+# contain every type, field, argument, input field and enum value there,
+# under the same name and with a compatible type (a nullable argument there
+# may not become required). This file is that contract with a description on
+# every element, which introspection and GraphiQL show: what it means, its
+# units and limits, and the error codes (extensions.code) it can answer.
+# ` + "`" + `../shared/tools/contract-check graph` + "`" + ` checks it still holds the contract;
+# TestSchemaDescribed (graph/schema_doc_test.go) that nothing lacks a
+# description. Frontends and acceptance tests are written against it.
 
-scalar Time      # RFC 3339 date-time, UTC
-scalar Decimal   # exact decimal number as a string, e.g. "1250.00"
-scalar JSON      # any JSON value
+"""
+A date and time in RFC 3339 form, e.g. "2026-11-25T14:00:00Z". Answers are in
+UTC with at most microsecond precision; inputs may carry any offset and are
+stored in UTC, truncated to the microsecond. A value that is not RFC 3339 is
+refused with an error on its input path.
+"""
+scalar Time
 
-interface Node { id: ID! }
+"""
+An exact decimal number carried as a string, e.g. "1250.00": an optional
+minus, digits, an optional fraction; no exponent, no plus sign, no NaN, at
+most 64 characters, so that no amount passes through a float. Input that is
+not one (a JSON integer is also accepted): BAD_USER_INPUT.
+"""
+scalar Decimal
 
+"""
+Any JSON value, passed through as it was recorded (an event's data is a JSON
+object with camelCase fields).
+"""
+scalar JSON
+
+"""
+An entity with a global id. The id's prefix names its type: cus_ (Customer),
+sp_ (Salesperson), apt_ (Appointment), cmp_ (Campaign), deal_ (Deal); Query.node
+finds any of them by id.
+"""
+interface Node {
+  "The entity's id: its type's prefix, an underscore and a UUID."
+  id: ID!
+}
+
+"Where a page of a connection ends, and whether more follows."
 type PageInfo {
+  "Whether rows follow this page's last edge, as of this read."
   hasNextPage: Boolean!
+  "The cursor of the page's last edge, to pass as after for the next page; null on an empty page."
   endCursor: String
 }
 
+"An amount of money in one currency."
 type Money {
+  """
+  The amount, an exact decimal with the currency's minor-unit digits
+  ("1250.00" EUR, "150000" JPY, "7.000" BHD). Totals are sums of such amounts.
+  """
   amount: Decimal!
-  currencyCode: String!   # ISO 4217, e.g. "EUR"
+  "The ISO 4217 currency code, upper case, e.g. \"EUR\"."
+  currencyCode: String!
 }
 
 # ---------------------------------------------------------------- customers
-enum CustomerStatus { ACTIVE ARCHIVED }
+"Whether a customer is active or archived."
+enum CustomerStatus {
+  "Registered and not archived: may be updated, get appointments and deals."
+  ACTIVE
+  """
+  Archived (archiveCustomer): no further changes, appointments or deals; its
+  future appointments were cancelled and its open deals lost, and its email
+  may be used again.
+  """
+  ARCHIVED
+}
 
+"A postal address as stored: trimmed, white space collapsed; a field not given is null."
 type Address {
+  "Street and number, at most 200 characters."
   street: String
+  "City, at most 100 characters."
   city: String
+  "Postal code, at most 20 characters."
   postalCode: String
+  "Country, at most 100 characters."
   country: String
 }
 
+"""
+A postal address. Every field is optional and trimmed (white space
+collapsed, no control characters); an address whose fields are all empty is
+no address. A field over its limit: BAD_USER_INPUT with field
+address.street, address.city, address.postalCode or address.country.
+"""
 input AddressInput {
+  "Street and number, at most 200 characters."
   street: String
+  "City, at most 100 characters."
   city: String
+  "Postal code, at most 20 characters."
   postalCode: String
+  "Country, at most 100 characters."
   country: String
 }
 
-# The denormalized customer read model: the customer area's own data plus
-# what the other three areas know about this customer.
+"""
+The denormalized customer read model: the customer area's own data plus
+what the other three areas know about this customer. The parts from other
+areas follow their events, so they may lag the customer's own data by the
+projector's delay.
+"""
 type Customer implements Node {
+  "The customer's id: cus_ and a UUID."
   id: ID!
+  "Full name, 1 to 200 characters, trimmed with white space collapsed."
   name: String!
+  "Email address, lower case, at most 254 characters; unique among active customers."
   email: String!
+  "Phone number in E.164 form: + and 7 to 15 digits. Null when none was given."
   phone: String
+  "Postal address; null when none was given."
   address: Address
+  "ACTIVE until the customer is archived."
   status: CustomerStatus!
-  version: Int!              # version of the customer's own event stream
+  """
+  Version of the customer's own event stream: 1 after registration, one more
+  per update or archive that changed something. Pass it as expectedVersion.
+  """
+  version: Int!
+  "When the customer was registered (UTC)."
   createdAt: Time!
+  "When the customer's own data last changed: registration, update or archive (UTC)."
   updatedAt: Time!
-  salesRep: Salesperson      # relationships
-  manager: Salesperson       # relationships
-  interests: [String!]!      # relationships
-  products: [String!]!       # relationships (products owned, e.g. from won deals)
-  upcomingAppointmentCount: Int!          # appointments
-  nextAppointment: Appointment            # appointments
-  appointments(first: Int, after: String): AppointmentConnection!
-  openDealCount: Int!                     # campaigns
-  wonDealTotal: [Money!]!                 # campaigns, one entry per currency
-  deals: [Deal!]!                         # campaigns
-  history(first: Int, after: String): EventConnection!   # the customer's own events
+  "The account team's sales rep (relationships area); null until assignAccountTeam."
+  salesRep: Salesperson
+  """
+  The account team's manager (relationships area): the one assignAccountTeam
+  named, else the sales rep's own manager; null when neither.
+  """
+  manager: Salesperson
+  """
+  What the customer is interested in (relationships area), in recording order;
+  at most 100, each 1 to 100 characters, distinct case-insensitively.
+  """
+  interests: [String!]!
+  """
+  Products the customer owns (relationships area), each once
+  (case-insensitively): a won deal adds its product.
+  """
+  products: [String!]!
+  """
+  How many of the customer's appointments are SCHEDULED and start in the
+  future (appointments area), counted at the customer's latest appointment
+  change: one whose start passes with no further change stays counted until
+  the next.
+  """
+  upcomingAppointmentCount: Int!
+  "The earliest of those upcoming appointments (appointments area); null when none."
+  nextAppointment: Appointment
+  """
+  The customer's appointments of any status (appointments area), in the order
+  they were scheduled, a page at a time.
+  """
+  appointments(
+    "Page size: 0 to 100, default 20. Otherwise BAD_USER_INPUT with field first."
+    first: Int
+    "Continue after this cursor of this list (an edge's cursor or endCursor); null starts at the beginning. Not a cursor of this list: BAD_USER_INPUT with field after."
+    after: String
+  ): AppointmentConnection!
+  "How many of the customer's deals are OPEN (campaigns area)."
+  openDealCount: Int!
+  "Value of the customer's WON deals, one entry per currency (campaigns area); empty when none."
+  wonDealTotal: [Money!]!
+  "All the customer's deals, of any stage (campaigns area), in the order they were opened."
+  deals: [Deal!]!
+  """
+  The customer's own events: its stream in the customers area and its account
+  stream in the relationships area, ordered by time, then area, then log
+  position, a page at a time.
+  """
+  history(
+    "Page size: 0 to 100, default 20. Otherwise BAD_USER_INPUT with field first."
+    first: Int
+    "Continue after this cursor of this list (an edge's cursor or endCursor); null starts at the beginning. Not a cursor of this list: BAD_USER_INPUT with field after."
+    after: String
+  ): EventConnection!
 }
 
-type CustomerEdge { cursor: String! node: Customer! }
+"One customer in a page, with its position in the list."
+type CustomerEdge {
+  "This edge's position in its list: pass it as after to continue behind it."
+  cursor: String!
+  "The customer."
+  node: Customer!
+}
+
+"""
+A page of customers. Lists are ordered by when the read model first saw each
+customer; a customer added while a client pages lands after every existing
+one, so paging neither skips nor repeats rows.
+"""
 type CustomerConnection {
+  "The page's customers, in list order."
   edges: [CustomerEdge!]!
+  "Where the page ends and whether more follows."
   pageInfo: PageInfo!
+  "How many customers the whole list holds, all pages together (counted only when selected)."
   totalCount: Int!
 }
 
+"Narrows Query.customers; the conditions given combine with AND, and a null one matches all."
 input CustomerFilter {
-  search: String             # matches name or email, case-insensitive
+  """
+  Customers whose name or email contains this text, case-insensitive (% and _
+  match themselves); empty matches all. At most 200 bytes: otherwise
+  BAD_USER_INPUT with field search.
+  """
+  search: String
+  "Customers with this status."
   status: CustomerStatus
+  "Customers whose account team's sales rep is this salesperson (sp_ id)."
   salesRepId: ID
+  """
+  Customers with exactly this interest (case-sensitive). At most 200 bytes:
+  otherwise BAD_USER_INPUT with field interest.
+  """
   interest: String
 }
 
+"Input of registerCustomer."
 input RegisterCustomerInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  Full name: 1 to 200 characters once trimmed and white space collapsed, no
+  control characters, valid UTF-8. Otherwise BAD_USER_INPUT with field name.
+  """
   name: String!
+  """
+  Email address, stored trimmed and lower case: at most 254 characters, a
+  dot-atom local part of at most 64 characters, @, and a host name of at least
+  two labels (letters, digits, inner hyphens, xn-- for international names)
+  whose last label is not numeric; no quoted local parts, IP literals or
+  non-ASCII. Otherwise BAD_USER_INPUT with field email. Already the email of
+  an active customer: CONFLICT with field email.
+  """
   email: String!
+  """
+  Phone number in international form: + or 00, then 7 to 15 digits, the first
+  not 0 (a country code); spaces, hyphens, dots, slashes and parentheses
+  between digits are dropped; at most 32 characters as given. Stored as
+  + and the digits. Null or empty: no phone. Otherwise BAD_USER_INPUT with
+  field phone.
+  """
   phone: String
+  "Postal address; null, or all fields empty: no address."
   address: AddressInput
 }
 
+"Input of updateCustomer: a null field keeps its value."
 input UpdateCustomerInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer to update. Not a cus_ id: BAD_USER_INPUT with field id;
+  unknown: NOT_FOUND; archived: CONFLICT.
+  """
   id: ID!
-  expectedVersion: Int       # optimistic concurrency: CONFLICT when the stream moved on
+  """
+  Optimistic concurrency: the customer's version as you last read it. If its
+  stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Below 0: BAD_USER_INPUT. Null: no check (a lost race with another
+  writer is decided again on fresh state).
+  """
+  expectedVersion: Int
+  "New full name; the rules of registerCustomer's name. Null keeps it."
   name: String
+  """
+  New email; the rules of registerCustomer's email (CONFLICT with field email
+  when an active customer has it). Null keeps it; changing only its case is
+  no change.
+  """
   email: String
+  "New phone; the rules of registerCustomer's phone. Null keeps it; empty removes it."
   phone: String
+  "New address, replacing the old one whole; all fields empty removes it. Null keeps it."
   address: AddressInput
 }
 
+"Input of archiveCustomer."
 input ArchiveCustomerInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer to archive. Not a cus_ id: BAD_USER_INPUT with field id;
+  unknown: NOT_FOUND; already archived: CONFLICT.
+  """
   id: ID!
+  """
+  Optimistic concurrency: the customer's version as you last read it. If its
+  stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
   expectedVersion: Int
+  "Why, at most 500 characters (otherwise BAD_USER_INPUT with field reason); optional."
   reason: String
 }
 
 # ------------------------------------------------------------ relationships
-enum SalespersonRole { SALES_REP MANAGER }
+"What a salesperson is."
+enum SalespersonRole {
+  "Looks after customers as their account team's sales rep."
+  SALES_REP
+  "Manages sales reps (and may have a manager); may be an account team's manager."
+  MANAGER
+}
 
+"A sales rep or manager (relationships area). Registered once; never changes."
 type Salesperson implements Node {
+  "The salesperson's id: sp_ and a UUID."
   id: ID!
+  "Full name, 1 to 200 characters."
   name: String!
+  "Email address, lower case, at most 254 characters; unique among salespeople."
   email: String!
+  "SALES_REP or MANAGER."
   role: SalespersonRole!
+  "The salesperson's manager (a MANAGER); null when none."
   manager: Salesperson
-  customers(first: Int, after: String): CustomerConnection!
+  """
+  Customers whose account team has this salesperson as sales rep or as
+  manager, in the order the read model first saw them, a page at a time.
+  """
+  customers(
+    "Page size: 0 to 100, default 20. Otherwise BAD_USER_INPUT with field first."
+    first: Int
+    "Continue after this cursor of this list (an edge's cursor or endCursor); null starts at the beginning. Not a cursor of this list: BAD_USER_INPUT with field after."
+    after: String
+  ): CustomerConnection!
 }
 
+"Input of registerSalesperson."
 input RegisterSalespersonInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  Full name: 1 to 200 characters once trimmed and white space collapsed, no
+  control characters. Otherwise BAD_USER_INPUT with field name.
+  """
   name: String!
+  """
+  Email address; the rules of registerCustomer's email (BAD_USER_INPUT with
+  field email). Already a salesperson's (case-insensitively): CONFLICT with
+  field email.
+  """
   email: String!
+  "SALES_REP or MANAGER."
   role: SalespersonRole!
+  """
+  The salesperson's manager, optional: a registered salesperson (unknown:
+  NOT_FOUND with field managerId) whose role is MANAGER (otherwise
+  BAD_USER_INPUT with field managerId); not an sp_ id: BAD_USER_INPUT.
+  """
   managerId: ID
 }
 
+"Input of assignAccountTeam: replaces the customer's account team."
 input AssignAccountTeamInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+  NOT_FOUND with field customerId; archived: CONFLICT.
+  """
   customerId: ID!
+  """
+  The sales rep: a registered salesperson (unknown: NOT_FOUND with field
+  salesRepId) whose role is SALES_REP (otherwise BAD_USER_INPUT with field
+  salesRepId).
+  """
   salesRepId: ID!
+  """
+  The manager: a registered MANAGER (unknown: NOT_FOUND, another role:
+  BAD_USER_INPUT, both with field managerId). Null: the sales rep's own
+  manager, or none.
+  """
   managerId: ID
 }
 
+"Input of recordInterest."
 input RecordInterestInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+  NOT_FOUND with field customerId; archived: CONFLICT.
+  """
   customerId: ID!
+  """
+  The interest: 1 to 100 characters once trimmed and white space collapsed, no
+  control characters (otherwise BAD_USER_INPUT with field interest). One the
+  customer has already (case-insensitively) changes nothing; beyond 100
+  interests: CONFLICT with field interest.
+  """
   interest: String!
 }
 
+"Input of removeInterest."
 input RemoveInterestInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+  NOT_FOUND with field customerId; archived: CONFLICT.
+  """
   customerId: ID!
+  """
+  The interest to remove, matched case-insensitively; the rules of
+  recordInterest's interest. One the customer does not have changes nothing.
+  """
   interest: String!
 }
 
 # ------------------------------------------------------------- appointments
-enum AppointmentStatus { SCHEDULED COMPLETED CANCELLED }
+"Where an appointment stands."
+enum AppointmentStatus {
+  "Planned; holds its slot in the salesperson's calendar (no double booking)."
+  SCHEDULED
+  "Held (completeAppointment); its slot is free again."
+  COMPLETED
+  "Called off (cancelAppointment, or its customer was archived); its slot is free again."
+  CANCELLED
+}
 
+"A meeting of a customer and a salesperson (appointments area)."
 type Appointment implements Node {
+  "The appointment's id: apt_ and a UUID."
   id: ID!
+  "The customer. A customer the read side does not show yet fails this field with NOT_FOUND."
   customer: Customer!
+  "The salesperson. One the read side does not show yet fails this field with NOT_FOUND."
   salesperson: Salesperson!
+  "When it starts (UTC). The interval [startsAt, endsAt) is half-open: back-to-back appointments do not overlap."
   startsAt: Time!
+  "When it ends (UTC): after startsAt, at most 8 hours later."
   endsAt: Time!
+  "Where, 1 to 200 characters."
   location: String!
+  "SCHEDULED, COMPLETED or CANCELLED."
   status: AppointmentStatus!
+  "Why it was cancelled (\"customer archived\" when its customer was archived); null unless CANCELLED."
   cancellationReason: String
+  "Notes given when it was completed, at most 4000 characters, newlines kept; null when none."
   notes: String
+  "Version of the appointment's event stream, from 1. Pass it as expectedVersion."
   version: Int!
 }
 
-type AppointmentEdge { cursor: String! node: Appointment! }
+"One appointment in a page, with its position in the list."
+type AppointmentEdge {
+  "This edge's position in its list: pass it as after to continue behind it."
+  cursor: String!
+  "The appointment."
+  node: Appointment!
+}
+
+"""
+A page of appointments, in the order they were scheduled; one scheduled while
+a client pages lands after every existing one.
+"""
 type AppointmentConnection {
+  "The page's appointments, in list order."
   edges: [AppointmentEdge!]!
+  "Where the page ends and whether more follows."
   pageInfo: PageInfo!
+  "How many appointments the whole list holds, all pages together (counted only when selected)."
   totalCount: Int!
 }
 
+"Narrows Query.appointments; the conditions given combine with AND, and a null one matches all."
 input AppointmentFilter {
+  "Appointments of this customer (cus_ id)."
   customerId: ID
+  "Appointments of this salesperson (sp_ id)."
   salespersonId: ID
+  "Appointments with this status."
   status: AppointmentStatus
+  "Appointments starting at or after this time."
   from: Time
+  "Appointments starting before this time."
   to: Time
 }
 
+"Input of scheduleAppointment."
 input ScheduleAppointmentInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+  NOT_FOUND with field customerId; archived: CONFLICT.
+  """
   customerId: ID!
+  """
+  The salesperson. Not an sp_ id: BAD_USER_INPUT with field salespersonId;
+  unknown: NOT_FOUND with field salespersonId.
+  """
   salespersonId: ID!
+  """
+  Start: at most 5 years ahead and at most 1 year in the past (meetings may be
+  recorded after the fact). Otherwise BAD_USER_INPUT with field startsAt.
+  """
   startsAt: Time!
+  """
+  End: after startsAt and at most 8 hours later (otherwise BAD_USER_INPUT with
+  field endsAt). [startsAt, endsAt) overlapping another SCHEDULED appointment
+  of the salesperson: CONFLICT.
+  """
   endsAt: Time!
+  """
+  Where: 1 to 200 characters once trimmed, no control characters. Otherwise
+  BAD_USER_INPUT with field location.
+  """
   location: String!
 }
 
+"Input of rescheduleAppointment: new times (and place) for the same customer and salesperson."
 input RescheduleAppointmentInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The appointment. Not an apt_ id: BAD_USER_INPUT with field id; unknown:
+  NOT_FOUND; not SCHEDULED, or its customer archived: CONFLICT.
+  """
   id: ID!
+  """
+  Optimistic concurrency: the appointment's version as you last read it. If
+  its stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
   expectedVersion: Int
+  "New start; the rules of scheduleAppointment's startsAt."
   startsAt: Time!
+  """
+  New end; the rules of scheduleAppointment's endsAt. Overlapping another
+  SCHEDULED appointment of the salesperson (its own old slot aside): CONFLICT.
+  The same times and location again change nothing.
+  """
   endsAt: Time!
+  "New place; the rules of scheduleAppointment's location. Null keeps it."
   location: String
 }
 
+"Input of cancelAppointment."
 input CancelAppointmentInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The appointment. Not an apt_ id: BAD_USER_INPUT with field id; unknown:
+  NOT_FOUND; not SCHEDULED: CONFLICT (a past one still SCHEDULED may be
+  cancelled: a no-show).
+  """
   id: ID!
+  """
+  Optimistic concurrency: the appointment's version as you last read it. If
+  its stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
   expectedVersion: Int
+  "Why: 1 to 500 characters once trimmed. Otherwise BAD_USER_INPUT with field reason."
   reason: String!
 }
 
+"Input of completeAppointment."
 input CompleteAppointmentInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The appointment. Not an apt_ id: BAD_USER_INPUT with field id; unknown:
+  NOT_FOUND; not SCHEDULED, or before its start: CONFLICT (it may be completed
+  before its end).
+  """
   id: ID!
+  """
+  Optimistic concurrency: the appointment's version as you last read it. If
+  its stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
   expectedVersion: Int
+  """
+  What happened, optional: at most 4000 characters once trimmed, newlines and
+  tabs allowed, no other control characters. Otherwise BAD_USER_INPUT with
+  field notes.
+  """
   notes: String
 }
 
 # ---------------------------------------------------------------- campaigns
-enum CampaignStatus { DRAFT ACTIVE ENDED }
-enum DealStage { OPEN WON LOST }
+"Where a campaign stands; launchCampaign and endCampaign move it on, never back."
+enum CampaignStatus {
+  "Created, not launched: takes offers, no deals."
+  DRAFT
+  "Launched: takes offers and deals."
+  ACTIVE
+  "Ended: takes neither offers nor deals."
+  ENDED
+}
 
+"Where a deal stands; winDeal and loseDeal move it on, never back."
+enum DealStage {
+  "Opened, not decided: counted in openDealCount."
+  OPEN
+  "Won: counted in wonDealTotal; its product is added to the customer's products."
+  WON
+  "Lost (loseDeal, or its customer was archived)."
+  LOST
+}
+
+"A product on offer in a campaign, at a discount."
 type Offer {
+  "The offer's id: off_ and a UUID."
   id: ID!
+  "The product, 1 to 200 characters. A deal on this offer is for this product."
   product: String!
+  "Discount in percent, 1 to 100."
   discountPercent: Int!
+  "Until when deals may be opened on it (UTC); null: as long as the campaign is ACTIVE."
   validUntil: Time
 }
 
+"A sales campaign with its offers and the deals opened on it (campaigns area)."
 type Campaign implements Node {
+  "The campaign's id: cmp_ and a UUID."
   id: ID!
+  "Name, 1 to 200 characters."
   name: String!
+  "DRAFT, ACTIVE or ENDED."
   status: CampaignStatus!
+  "Planned start (UTC), informational; null when not given."
   startsAt: Time
+  "Planned end (UTC): a campaign past it cannot be launched, and offers are valid at most until it; null when not given."
   endsAt: Time
+  "The campaign's offers, in the order they were added."
   offers: [Offer!]!
+  "All deals opened on this campaign, of any stage, in the order they were opened."
   deals: [Deal!]!
+  "How many of its deals are OPEN."
   openDealCount: Int!
+  "Value of its WON deals, one entry per currency; empty when none."
   wonDealTotal: [Money!]!
+  "Version of the campaign's event stream, from 1. Pass it as expectedVersion."
   version: Int!
 }
 
+"A deal: a product sold (or offered) to a customer, maybe on a campaign's offer (campaigns area)."
 type Deal implements Node {
+  "The deal's id: deal_ and a UUID."
   id: ID!
+  "The customer. A customer the read side does not show yet fails this field with NOT_FOUND."
   customer: Customer!
+  "The campaign it was opened on; null when none."
   campaign: Campaign
+  "The campaign's offer it was opened on; null when none."
   offer: Offer
+  "The sales rep named when it was opened; null when none, or when no such salesperson is registered."
   salesRep: Salesperson
+  "The product, 1 to 200 characters (an offer's deal carries the offer's spelling)."
   product: String!
+  "The deal's value."
   value: Money!
+  "OPEN, WON or LOST."
   stage: DealStage!
+  "Why it was lost (\"customer archived\" when its customer was archived); null unless LOST."
   lostReason: String
+  "Version of the deal's event stream, from 1. Pass it as expectedVersion."
   version: Int!
 }
 
+"Input of createCampaign: the campaign starts as a DRAFT."
 input CreateCampaignInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  Name: 1 to 200 characters once trimmed, no control characters. Otherwise
+  BAD_USER_INPUT with field name.
+  """
   name: String!
+  "Planned start, optional."
   startsAt: Time
+  "Planned end, optional: after startsAt when both are given (otherwise BAD_USER_INPUT with field endsAt)."
   endsAt: Time
 }
 
-input LaunchCampaignInput { idempotencyKey: String id: ID! expectedVersion: Int }
-input EndCampaignInput { idempotencyKey: String id: ID! expectedVersion: Int }
-
-input AddOfferInput {
+"Input of launchCampaign: DRAFT to ACTIVE."
+input LaunchCampaignInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The campaign. Not a cmp_ id: BAD_USER_INPUT with field id; unknown:
+  NOT_FOUND with field id; not DRAFT, or its endsAt has passed: CONFLICT.
+  """
+  id: ID!
+  """
+  Optimistic concurrency: the campaign's version as you last read it. If its
+  stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
+  expectedVersion: Int
+}
+
+"Input of endCampaign: ACTIVE to ENDED."
+input EndCampaignInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
+  idempotencyKey: String
+  """
+  The campaign. Not a cmp_ id: BAD_USER_INPUT with field id; unknown:
+  NOT_FOUND with field id; not ACTIVE: CONFLICT.
+  """
+  id: ID!
+  """
+  Optimistic concurrency: the campaign's version as you last read it. If its
+  stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
+  expectedVersion: Int
+}
+
+"Input of addOffer."
+input AddOfferInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
+  idempotencyKey: String
+  """
+  The campaign, DRAFT or ACTIVE. Not a cmp_ id: BAD_USER_INPUT with field
+  campaignId; unknown: NOT_FOUND with field campaignId; ENDED: CONFLICT.
+  """
   campaignId: ID!
+  """
+  The product: 1 to 200 characters once trimmed, no control characters.
+  Otherwise BAD_USER_INPUT with field product.
+  """
   product: String!
+  "Discount in percent, 1 to 100. Otherwise BAD_USER_INPUT with field discountPercent."
   discountPercent: Int!
+  """
+  Until when deals may be opened on the offer, optional: in the future and not
+  after the campaign's endsAt. Otherwise BAD_USER_INPUT with field validUntil.
+  """
   validUntil: Time
 }
 
-input MoneyInput { amount: Decimal! currencyCode: String! }
+"An amount of money to record."
+input MoneyInput {
+  """
+  A positive exact decimal such as "1250.00" or "1250.5": digits and an
+  optional fraction, no exponent or grouping; at most 15 digits before the
+  point; no more decimal places than the currency has, unless the extra ones
+  are zeros (amounts are never rounded). Stored with exactly the currency's
+  decimal places. Otherwise BAD_USER_INPUT with field value.amount.
+  """
+  amount: Decimal!
+  """
+  An active ISO 4217 currency code, e.g. "EUR" (lower case accepted, stored
+  upper case); fund, precious metal, test and withdrawn codes are refused.
+  Otherwise BAD_USER_INPUT with field value.currencyCode.
+  """
+  currencyCode: String!
+}
 
+"Input of openDeal."
 input OpenDealInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
   idempotencyKey: String
+  """
+  The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+  NOT_FOUND with field customerId; archived: CONFLICT.
+  """
   customerId: ID!
+  """
+  The campaign, optional. Not a cmp_ id: BAD_USER_INPUT with field campaignId;
+  unknown: NOT_FOUND with field campaignId; not ACTIVE: CONFLICT.
+  """
   campaignId: ID
+  """
+  One of the campaign's offers, optional: needs campaignId (otherwise
+  BAD_USER_INPUT with field campaignId); not an off_ id or not that
+  campaign's: BAD_USER_INPUT with field offerId; its validUntil passed:
+  CONFLICT.
+  """
   offerId: ID
+  "The sales rep, optional; checked for form only (not an sp_ id: BAD_USER_INPUT with field salesRepId)."
   salesRepId: ID
+  """
+  The product: 1 to 200 characters once trimmed, no control characters; with
+  an offer, the offer's product (case-insensitively; stored as the offer
+  spells it). Otherwise BAD_USER_INPUT with field product.
+  """
   product: String!
+  "The deal's value."
   value: MoneyInput!
 }
 
-input WinDealInput { idempotencyKey: String id: ID! expectedVersion: Int }
-input LoseDealInput { idempotencyKey: String id: ID! expectedVersion: Int reason: String! }
+"Input of winDeal: OPEN to WON."
+input WinDealInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
+  idempotencyKey: String
+  "The deal. Not a deal_ id: BAD_USER_INPUT with field id; unknown: NOT_FOUND; not OPEN: CONFLICT."
+  id: ID!
+  """
+  Optimistic concurrency: the deal's version as you last read it. If its
+  stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
+  expectedVersion: Int
+}
+
+"Input of loseDeal: OPEN to LOST."
+input LoseDealInput {
+  """
+  Makes retries safe: a second command with the same key (same mutation)
+  records nothing new and answers with the first outcome. At most 200
+  characters, no control characters: otherwise BAD_USER_INPUT with field
+  idempotencyKey. Null: the gateway makes one for its own retries.
+  """
+  idempotencyKey: String
+  "The deal. Not a deal_ id: BAD_USER_INPUT with field id; unknown: NOT_FOUND; not OPEN: CONFLICT."
+  id: ID!
+  """
+  Optimistic concurrency: the deal's version as you last read it. If its
+  stream has moved on: CONFLICT with field expectedVersion, and nothing
+  changes. Null: no check.
+  """
+  expectedVersion: Int
+  "Why: 1 to 500 characters once trimmed, no control characters. Otherwise BAD_USER_INPUT with field reason."
+  reason: String!
+}
 
 # ------------------------------------------------------------------- events
-enum Area { CUSTOMERS APPOINTMENTS RELATIONSHIPS CAMPAIGNS }
+"The four areas of the CRM, each a write service with its own event log."
+enum Area {
+  "Customers: register, update, archive."
+  CUSTOMERS
+  "Appointments: schedule, reschedule, cancel, complete."
+  APPOINTMENTS
+  "Relationships: salespeople, account teams, interests, products owned."
+  RELATIONSHIPS
+  "Campaigns: campaigns, offers, deals."
+  CAMPAIGNS
+}
 
-# One event as recorded in its area's event log.
+"One event as recorded in its area's event log."
 type Event {
-  id: ID!                    # the event's unique id
+  "The event's unique id."
+  id: ID!
+  "The area whose log recorded it."
   area: Area!
-  streamId: String!          # for an entity's own stream: that entity's id
-  version: Int!              # position within its stream, from 1
-  position: String!          # position within its area's log, totally ordered
-  type: String!              # e.g. "CustomerRegistered"
+  "The stream it belongs to: for an entity's own stream, that entity's id (a customer's account stream in relationships also has the customer's id)."
+  streamId: String!
+  "Its position within its stream, from 1."
+  version: Int!
+  "Its position within its area's log, a decimal integer as a string; totally ordered within the area."
+  position: String!
+  "The event's type, e.g. \"CustomerRegistered\"."
+  type: String!
+  "When its area's log recorded it (UTC)."
   occurredAt: Time!
+  "The event's data as recorded: a JSON object with camelCase fields (docs/domain-*.md lists them per type)."
   data: JSON!
 }
 
-type EventEdge { cursor: String! node: Event! }
+"One event in a page, with its position in the list."
+type EventEdge {
+  "This edge's position in its list: pass it as after to continue behind it."
+  cursor: String!
+  "The event."
+  node: Event!
+}
+
+"A page of events."
 type EventConnection {
+  "The page's events, in list order."
   edges: [EventEdge!]!
+  "Where the page ends and whether more follows."
   pageInfo: PageInfo!
 }
 
 # ------------------------------------------------------------- operations
-enum ProjectionState { RUNNING CATCHING_UP REBUILDING STALLED }
+"How a read model's projection is doing."
+enum ProjectionState {
+  "Live: fewer than 1000 events behind its sources."
+  RUNNING
+  "Live, but 1000 or more events behind (after a pause, or under load)."
+  CATCHING_UP
+  "Being rebuilt from the event logs into new tables while the old ones serve."
+  REBUILDING
+  "Some events failed repeatedly and were parked in its dead-letter stream: an operator must look."
+  STALLED
+}
 
+"One read model's projection and how far behind it is."
 type ProjectionStatus {
+  "The projection: customers, salespeople, appointments, campaigns or events."
   name: String!
+  "RUNNING, CATCHING_UP, REBUILDING or STALLED."
   state: ProjectionState!
-  lag: Int!                  # events appended but not yet applied, summed over its sources
+  """
+  Events appended to its source areas' logs but not yet applied, summed over
+  the sources; it may over-count a little, never under-count, and is 0 when
+  everything is applied.
+  """
+  lag: Int!
+  "When its consumers last committed a checkpoint (UTC); null before the first."
   updatedAt: Time
 }
 
+"""
+Reads. Every field reads the read models only, which follow the writes by
+the projector's delay (each mutation waits for its own write; see
+Mutation). A by-id field answers null for an entity that does not exist or
+is not visible yet.
+
+Limits on every operation, checked before any field resolves (the defaults
+of the gateway's configuration): at most 12 nested fields, fragments followed
+(BAD_USER_INPUT, field query, extensions.reason DEPTH_LIMIT_EXCEEDED); at
+most 100 fragment definitions (BAD_USER_INPUT, field query,
+extensions.reason FRAGMENT_LIMIT_EXCEEDED); a complexity of at most 2000,
+counting 1 per field and, for a connection, its first (default 20) times
+its selection (COMPLEXITY_LIMIT_EXCEEDED); first between 0 and 100 on every
+connection (BAD_USER_INPUT, field first); a request body of at most 1 MiB
+(HTTP 413, BAD_USER_INPUT, field body). A document that does not parse or
+validate: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED. A failure of the
+read database: INTERNAL, saying no more.
+"""
 type Query {
-  node(id: ID!): Node
-  customer(id: ID!): Customer
-  customers(first: Int, after: String, filter: CustomerFilter): CustomerConnection!
-  salesperson(id: ID!): Salesperson
-  salespeople(role: SalespersonRole): [Salesperson!]!
-  appointment(id: ID!): Appointment
-  appointments(first: Int, after: String, filter: AppointmentFilter): AppointmentConnection!
-  campaign(id: ID!): Campaign
-  campaigns(status: CampaignStatus): [Campaign!]!
-  deal(id: ID!): Deal
+  "Any entity by its id, found by the id's prefix (see Node); null for an unknown id or prefix."
+  node(
+    "The entity's id."
+    id: ID!
+  ): Node
+  """
+  One customer; null when unknown, or not registered yet (another area's
+  event may create its row first).
+  """
+  customer(
+    "The customer's id (cus_...)."
+    id: ID!
+  ): Customer
+  """
+  Customers, a page at a time, in the order the read model first saw them.
+  Errors: BAD_USER_INPUT with field first, after, search or interest.
+  """
+  customers(
+    "Page size: 0 to 100, default 20. Otherwise BAD_USER_INPUT with field first."
+    first: Int
+    "Continue after this cursor of this list (an edge's cursor or endCursor); null starts at the beginning. Not a cursor of this list: BAD_USER_INPUT with field after."
+    after: String
+    "Which customers; null: all."
+    filter: CustomerFilter
+  ): CustomerConnection!
+  "One salesperson; null when unknown."
+  salesperson(
+    "The salesperson's id (sp_...)."
+    id: ID!
+  ): Salesperson
+  "All salespeople, in registration order (a short list: not paginated)."
+  salespeople(
+    "Only this role; null: both."
+    role: SalespersonRole
+  ): [Salesperson!]!
+  "One appointment; null when unknown or not visible yet."
+  appointment(
+    "The appointment's id (apt_...)."
+    id: ID!
+  ): Appointment
+  """
+  Appointments, a page at a time, in the order they were scheduled.
+  Errors: BAD_USER_INPUT with field first or after.
+  """
+  appointments(
+    "Page size: 0 to 100, default 20. Otherwise BAD_USER_INPUT with field first."
+    first: Int
+    "Continue after this cursor of this list (an edge's cursor or endCursor); null starts at the beginning. Not a cursor of this list: BAD_USER_INPUT with field after."
+    after: String
+    "Which appointments; null: all."
+    filter: AppointmentFilter
+  ): AppointmentConnection!
+  "One campaign; null when unknown."
+  campaign(
+    "The campaign's id (cmp_...)."
+    id: ID!
+  ): Campaign
+  "All campaigns, in creation order (a short list: not paginated)."
+  campaigns(
+    "Only campaigns with this status; null: all."
+    status: CampaignStatus
+  ): [Campaign!]!
+  "One deal; null when unknown."
+  deal(
+    "The deal's id (deal_...)."
+    id: ID!
+  ): Deal
+  """
+  How each read model's projection is doing. UNAVAILABLE when this gateway has
+  no projector status to read, or cannot read it now.
+  """
   projections: [ProjectionStatus!]!
 }
 
-# Every mutation returns the affected read model as it stands once the read
-# side has applied the write (read-your-writes). A retried mutation with the
-# same idempotencyKey records nothing new and returns the same entity.
+"""
+Writes. Each mutation sends one command to its area's service, then waits
+until every projection that follows that area has applied it
+(read-your-writes, at most 5 s by default) and returns the affected read
+model as it then stands, so any query after the answer sees the write. A
+retry with the same idempotencyKey records nothing new and returns the same
+entity; a command that changes nothing (an interest already recorded)
+records nothing and returns the entity at once.
+
+Errors every mutation can answer, in extensions.code (the limits of Query
+apply too):
+- BAD_USER_INPUT, with extensions.field: an input breaks a rule its
+  description states (idempotencyKey over 200 characters or with control
+  characters, expectedVersion below 0, ...).
+- NOT_FOUND, with extensions.field when an input names it: an entity the
+  input names does not exist.
+- CONFLICT: expectedVersion is stale (field expectedVersion), or a business
+  rule forbids the change now (each input's description says which).
+- CONSISTENCY_TIMEOUT: the write is recorded, but the read side did not
+  apply it in time; retrying with the same idempotencyKey is safe and
+  returns the entity.
+- UNAVAILABLE: the area's service cannot be reached (or this gateway has
+  none configured) and nothing was recorded, or the read side cannot be read.
+- INTERNAL: anything else. When the write may or may not have been recorded,
+  the message says so and extensions.idempotencyKey holds the key to retry
+  with (the mutation's own, or the one the gateway made).
+"""
 type Mutation {
-  registerCustomer(input: RegisterCustomerInput!): Customer!
-  updateCustomer(input: UpdateCustomerInput!): Customer!
-  archiveCustomer(input: ArchiveCustomerInput!): Customer!
+  "Registers a new customer (ACTIVE, version 1). CONFLICT when an active customer has the email."
+  registerCustomer(
+    "The new customer's contact data."
+    input: RegisterCustomerInput!
+  ): Customer!
+  "Changes a customer's contact data. NOT_FOUND when unknown; CONFLICT when archived, or the email is another active customer's."
+  updateCustomer(
+    "What to change; null fields stay."
+    input: UpdateCustomerInput!
+  ): Customer!
+  """
+  Archives a customer: releases its email, cancels its future SCHEDULED
+  appointments and loses its OPEN deals (both with reason "customer
+  archived", shortly after). NOT_FOUND when unknown; CONFLICT when archived
+  already.
+  """
+  archiveCustomer(
+    "The customer and why."
+    input: ArchiveCustomerInput!
+  ): Customer!
 
-  registerSalesperson(input: RegisterSalespersonInput!): Salesperson!
-  assignAccountTeam(input: AssignAccountTeamInput!): Customer!
-  recordInterest(input: RecordInterestInput!): Customer!
-  removeInterest(input: RemoveInterestInput!): Customer!
+  "Registers a sales rep or a manager. CONFLICT when a salesperson has the email."
+  registerSalesperson(
+    "The new salesperson."
+    input: RegisterSalespersonInput!
+  ): Salesperson!
+  """
+  Sets a customer's account team (sales rep and manager), replacing the old
+  one; returns the customer. NOT_FOUND for an unknown customer or
+  salesperson; CONFLICT when the customer is archived.
+  """
+  assignAccountTeam(
+    "The customer and its new team."
+    input: AssignAccountTeamInput!
+  ): Customer!
+  """
+  Adds an interest to a customer; returns the customer. NOT_FOUND when
+  unknown; CONFLICT when archived or at 100 interests.
+  """
+  recordInterest(
+    "The customer and the interest."
+    input: RecordInterestInput!
+  ): Customer!
+  "Removes an interest from a customer; returns the customer. NOT_FOUND when unknown; CONFLICT when archived."
+  removeInterest(
+    "The customer and the interest."
+    input: RemoveInterestInput!
+  ): Customer!
 
-  scheduleAppointment(input: ScheduleAppointmentInput!): Appointment!
-  rescheduleAppointment(input: RescheduleAppointmentInput!): Appointment!
-  cancelAppointment(input: CancelAppointmentInput!): Appointment!
-  completeAppointment(input: CompleteAppointmentInput!): Appointment!
+  """
+  Schedules an appointment (SCHEDULED). NOT_FOUND for an unknown customer or
+  salesperson; CONFLICT when the customer is archived or the salesperson is
+  booked then.
+  """
+  scheduleAppointment(
+    "Who meets whom, when and where."
+    input: ScheduleAppointmentInput!
+  ): Appointment!
+  "Moves a SCHEDULED appointment. NOT_FOUND when unknown; CONFLICT when not SCHEDULED, its customer is archived, or the salesperson is booked then."
+  rescheduleAppointment(
+    "The appointment and its new times."
+    input: RescheduleAppointmentInput!
+  ): Appointment!
+  "Cancels a SCHEDULED appointment and frees its slot. NOT_FOUND when unknown; CONFLICT when not SCHEDULED."
+  cancelAppointment(
+    "The appointment and why."
+    input: CancelAppointmentInput!
+  ): Appointment!
+  "Completes a SCHEDULED appointment that has started, and frees its slot. NOT_FOUND when unknown; CONFLICT when not SCHEDULED or not started."
+  completeAppointment(
+    "The appointment and its notes."
+    input: CompleteAppointmentInput!
+  ): Appointment!
 
-  createCampaign(input: CreateCampaignInput!): Campaign!
-  launchCampaign(input: LaunchCampaignInput!): Campaign!
-  endCampaign(input: EndCampaignInput!): Campaign!
-  addOffer(input: AddOfferInput!): Campaign!
-  openDeal(input: OpenDealInput!): Deal!
-  winDeal(input: WinDealInput!): Deal!
-  loseDeal(input: LoseDealInput!): Deal!
+  "Creates a campaign (DRAFT, no offers)."
+  createCampaign(
+    "The new campaign."
+    input: CreateCampaignInput!
+  ): Campaign!
+  "Launches a DRAFT campaign (ACTIVE). NOT_FOUND when unknown; CONFLICT when not DRAFT or past its endsAt."
+  launchCampaign(
+    "The campaign."
+    input: LaunchCampaignInput!
+  ): Campaign!
+  "Ends an ACTIVE campaign (ENDED). NOT_FOUND when unknown; CONFLICT when not ACTIVE."
+  endCampaign(
+    "The campaign."
+    input: EndCampaignInput!
+  ): Campaign!
+  "Adds an offer to a DRAFT or ACTIVE campaign; returns the campaign. NOT_FOUND when unknown; CONFLICT when ENDED."
+  addOffer(
+    "The campaign and the offer."
+    input: AddOfferInput!
+  ): Campaign!
+  """
+  Opens a deal (OPEN) for a customer, maybe on a campaign's offer. NOT_FOUND
+  for an unknown customer or campaign; CONFLICT when the customer is
+  archived, the campaign not ACTIVE or the offer expired.
+  """
+  openDeal(
+    "The customer, what and for how much."
+    input: OpenDealInput!
+  ): Deal!
+  "Wins an OPEN deal (WON); its product joins the customer's products. NOT_FOUND when unknown; CONFLICT when not OPEN."
+  winDeal(
+    "The deal."
+    input: WinDealInput!
+  ): Deal!
+  "Loses an OPEN deal (LOST). NOT_FOUND when unknown; CONFLICT when not OPEN."
+  loseDeal(
+    "The deal and why."
+    input: LoseDealInput!
+  ): Deal!
 }
 
-# Each subscription first waits for a change, then pushes the changed read
-# model after the read side has committed it. A null argument means "any".
+"""
+Pushes over WebSocket (graphql-transport-ws, or the legacy graphql-ws). Each
+subscription first waits for a change, then pushes the changed read model as
+the read side committed it; quick successive changes may come as one push,
+and a subscriber too slow to take a push loses it rather than slowing the
+others. A null argument means "any". UNAVAILABLE when this gateway runs
+without its change feed.
+"""
 type Subscription {
-  customerChanged(id: ID): Customer!
-  appointmentChanged(customerId: ID, salespersonId: ID): Appointment!
-  dealChanged(customerId: ID, campaignId: ID): Deal!
-  eventRecorded(areas: [Area!]): Event!
+  "A customer each time its read model changes, whichever area caused it."
+  customerChanged(
+    "Only this customer (cus_...); null: every customer."
+    id: ID
+  ): Customer!
+  "An appointment each time its read model changes."
+  appointmentChanged(
+    "Only appointments of this customer (cus_...); null: any."
+    customerId: ID
+    "Only appointments of this salesperson (sp_...); null: any."
+    salespersonId: ID
+  ): Appointment!
+  "A deal each time its read model changes."
+  dealChanged(
+    "Only deals of this customer (cus_...); null: any."
+    customerId: ID
+    "Only deals on this campaign (cmp_...); null: any."
+    campaignId: ID
+  ): Deal!
+  "Each event once the events read model has recorded it."
+  eventRecorded(
+    "Only events of these areas; null or empty: all areas."
+    areas: [Area!]
+  ): Event!
 }
 `, BuiltIn: false},
-	{Name: "../schema/extensions.graphqls", Input: `# Additions to the public contract (schema/contract.graphqls is an exact copy
-# of ../shared/contract/schema.graphql and is never edited here). Nothing is
-# added yet: every field the gateway serves is in the contract.
+	{Name: "../schema/extensions.graphqls", Input: `# Additions to the public contract (schema/contract.graphqls holds
+# ../shared/contract/schema.graphql with descriptions, and nothing more).
+# Nothing is added yet: every field the gateway serves is in the contract.
+# Whatever is added here gets descriptions too (TestSchemaDescribed).
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)

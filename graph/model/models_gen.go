@@ -10,217 +10,553 @@ import (
 	"time"
 )
 
+// An entity with a global id. The id's prefix names its type: cus_ (Customer),
+// sp_ (Salesperson), apt_ (Appointment), cmp_ (Campaign), deal_ (Deal); Query.node
+// finds any of them by id.
 type Node interface {
 	IsNode()
 }
 
+// Input of addOffer.
 type AddOfferInput struct {
-	IdempotencyKey  *string    `json:"idempotencyKey,omitempty"`
-	CampaignID      string     `json:"campaignId"`
-	Product         string     `json:"product"`
-	DiscountPercent int        `json:"discountPercent"`
-	ValidUntil      *time.Time `json:"validUntil,omitempty"`
-}
-
-type AddressInput struct {
-	Street     *string `json:"street,omitempty"`
-	City       *string `json:"city,omitempty"`
-	PostalCode *string `json:"postalCode,omitempty"`
-	Country    *string `json:"country,omitempty"`
-}
-
-type AppointmentEdge struct {
-	Cursor string       `json:"cursor"`
-	Node   *Appointment `json:"node"`
-}
-
-type AppointmentFilter struct {
-	CustomerID    *string            `json:"customerId,omitempty"`
-	SalespersonID *string            `json:"salespersonId,omitempty"`
-	Status        *AppointmentStatus `json:"status,omitempty"`
-	From          *time.Time         `json:"from,omitempty"`
-	To            *time.Time         `json:"to,omitempty"`
-}
-
-type ArchiveCustomerInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
-	Reason          *string `json:"reason,omitempty"`
-}
-
-type AssignAccountTeamInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
-	CustomerID     string  `json:"customerId"`
-	SalesRepID     string  `json:"salesRepId"`
-	ManagerID      *string `json:"managerId,omitempty"`
+	// The campaign, DRAFT or ACTIVE. Not a cmp_ id: BAD_USER_INPUT with field
+	// campaignId; unknown: NOT_FOUND with field campaignId; ENDED: CONFLICT.
+	CampaignID string `json:"campaignId"`
+	// The product: 1 to 200 characters once trimmed, no control characters.
+	// Otherwise BAD_USER_INPUT with field product.
+	Product string `json:"product"`
+	// Discount in percent, 1 to 100. Otherwise BAD_USER_INPUT with field discountPercent.
+	DiscountPercent int `json:"discountPercent"`
+	// Until when deals may be opened on the offer, optional: in the future and not
+	// after the campaign's endsAt. Otherwise BAD_USER_INPUT with field validUntil.
+	ValidUntil *time.Time `json:"validUntil,omitempty"`
 }
 
-type CancelAppointmentInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
-	Reason          string  `json:"reason"`
+// A postal address. Every field is optional and trimmed (white space
+// collapsed, no control characters); an address whose fields are all empty is
+// no address. A field over its limit: BAD_USER_INPUT with field
+// address.street, address.city, address.postalCode or address.country.
+type AddressInput struct {
+	// Street and number, at most 200 characters.
+	Street *string `json:"street,omitempty"`
+	// City, at most 100 characters.
+	City *string `json:"city,omitempty"`
+	// Postal code, at most 20 characters.
+	PostalCode *string `json:"postalCode,omitempty"`
+	// Country, at most 100 characters.
+	Country *string `json:"country,omitempty"`
 }
 
-type CompleteAppointmentInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
-	Notes           *string `json:"notes,omitempty"`
-}
-
-type CreateCampaignInput struct {
-	IdempotencyKey *string    `json:"idempotencyKey,omitempty"`
-	Name           string     `json:"name"`
-	StartsAt       *time.Time `json:"startsAt,omitempty"`
-	EndsAt         *time.Time `json:"endsAt,omitempty"`
-}
-
-type CustomerEdge struct {
-	Cursor string    `json:"cursor"`
-	Node   *Customer `json:"node"`
-}
-
-type CustomerFilter struct {
-	Search     *string         `json:"search,omitempty"`
-	Status     *CustomerStatus `json:"status,omitempty"`
-	SalesRepID *string         `json:"salesRepId,omitempty"`
-	Interest   *string         `json:"interest,omitempty"`
-}
-
-type EndCampaignInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
-}
-
-type EventConnection struct {
-	Edges    []*EventEdge `json:"edges"`
-	PageInfo *PageInfo    `json:"pageInfo"`
-}
-
-type EventEdge struct {
+// One appointment in a page, with its position in the list.
+type AppointmentEdge struct {
+	// This edge's position in its list: pass it as after to continue behind it.
 	Cursor string `json:"cursor"`
-	Node   *Event `json:"node"`
+	// The appointment.
+	Node *Appointment `json:"node"`
 }
 
+// Narrows Query.appointments; the conditions given combine with AND, and a null one matches all.
+type AppointmentFilter struct {
+	// Appointments of this customer (cus_ id).
+	CustomerID *string `json:"customerId,omitempty"`
+	// Appointments of this salesperson (sp_ id).
+	SalespersonID *string `json:"salespersonId,omitempty"`
+	// Appointments with this status.
+	Status *AppointmentStatus `json:"status,omitempty"`
+	// Appointments starting at or after this time.
+	From *time.Time `json:"from,omitempty"`
+	// Appointments starting before this time.
+	To *time.Time `json:"to,omitempty"`
+}
+
+// Input of archiveCustomer.
+type ArchiveCustomerInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The customer to archive. Not a cus_ id: BAD_USER_INPUT with field id;
+	// unknown: NOT_FOUND; already archived: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the customer's version as you last read it. If its
+	// stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// Why, at most 500 characters (otherwise BAD_USER_INPUT with field reason); optional.
+	Reason *string `json:"reason,omitempty"`
+}
+
+// Input of assignAccountTeam: replaces the customer's account team.
+type AssignAccountTeamInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+	// NOT_FOUND with field customerId; archived: CONFLICT.
+	CustomerID string `json:"customerId"`
+	// The sales rep: a registered salesperson (unknown: NOT_FOUND with field
+	// salesRepId) whose role is SALES_REP (otherwise BAD_USER_INPUT with field
+	// salesRepId).
+	SalesRepID string `json:"salesRepId"`
+	// The manager: a registered MANAGER (unknown: NOT_FOUND, another role:
+	// BAD_USER_INPUT, both with field managerId). Null: the sales rep's own
+	// manager, or none.
+	ManagerID *string `json:"managerId,omitempty"`
+}
+
+// Input of cancelAppointment.
+type CancelAppointmentInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The appointment. Not an apt_ id: BAD_USER_INPUT with field id; unknown:
+	// NOT_FOUND; not SCHEDULED: CONFLICT (a past one still SCHEDULED may be
+	// cancelled: a no-show).
+	ID string `json:"id"`
+	// Optimistic concurrency: the appointment's version as you last read it. If
+	// its stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// Why: 1 to 500 characters once trimmed. Otherwise BAD_USER_INPUT with field reason.
+	Reason string `json:"reason"`
+}
+
+// Input of completeAppointment.
+type CompleteAppointmentInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The appointment. Not an apt_ id: BAD_USER_INPUT with field id; unknown:
+	// NOT_FOUND; not SCHEDULED, or before its start: CONFLICT (it may be completed
+	// before its end).
+	ID string `json:"id"`
+	// Optimistic concurrency: the appointment's version as you last read it. If
+	// its stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// What happened, optional: at most 4000 characters once trimmed, newlines and
+	// tabs allowed, no other control characters. Otherwise BAD_USER_INPUT with
+	// field notes.
+	Notes *string `json:"notes,omitempty"`
+}
+
+// Input of createCampaign: the campaign starts as a DRAFT.
+type CreateCampaignInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// Name: 1 to 200 characters once trimmed, no control characters. Otherwise
+	// BAD_USER_INPUT with field name.
+	Name string `json:"name"`
+	// Planned start, optional.
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// Planned end, optional: after startsAt when both are given (otherwise BAD_USER_INPUT with field endsAt).
+	EndsAt *time.Time `json:"endsAt,omitempty"`
+}
+
+// One customer in a page, with its position in the list.
+type CustomerEdge struct {
+	// This edge's position in its list: pass it as after to continue behind it.
+	Cursor string `json:"cursor"`
+	// The customer.
+	Node *Customer `json:"node"`
+}
+
+// Narrows Query.customers; the conditions given combine with AND, and a null one matches all.
+type CustomerFilter struct {
+	// Customers whose name or email contains this text, case-insensitive (% and _
+	// match themselves); empty matches all. At most 200 bytes: otherwise
+	// BAD_USER_INPUT with field search.
+	Search *string `json:"search,omitempty"`
+	// Customers with this status.
+	Status *CustomerStatus `json:"status,omitempty"`
+	// Customers whose account team's sales rep is this salesperson (sp_ id).
+	SalesRepID *string `json:"salesRepId,omitempty"`
+	// Customers with exactly this interest (case-sensitive). At most 200 bytes:
+	// otherwise BAD_USER_INPUT with field interest.
+	Interest *string `json:"interest,omitempty"`
+}
+
+// Input of endCampaign: ACTIVE to ENDED.
+type EndCampaignInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The campaign. Not a cmp_ id: BAD_USER_INPUT with field id; unknown:
+	// NOT_FOUND with field id; not ACTIVE: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the campaign's version as you last read it. If its
+	// stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+}
+
+// A page of events.
+type EventConnection struct {
+	// The page's events, in list order.
+	Edges []*EventEdge `json:"edges"`
+	// Where the page ends and whether more follows.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// One event in a page, with its position in the list.
+type EventEdge struct {
+	// This edge's position in its list: pass it as after to continue behind it.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *Event `json:"node"`
+}
+
+// Input of launchCampaign: DRAFT to ACTIVE.
 type LaunchCampaignInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The campaign. Not a cmp_ id: BAD_USER_INPUT with field id; unknown:
+	// NOT_FOUND with field id; not DRAFT, or its endsAt has passed: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the campaign's version as you last read it. If its
+	// stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
 }
 
+// Input of loseDeal: OPEN to LOST.
 type LoseDealInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
-	Reason          string  `json:"reason"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The deal. Not a deal_ id: BAD_USER_INPUT with field id; unknown: NOT_FOUND; not OPEN: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the deal's version as you last read it. If its
+	// stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// Why: 1 to 500 characters once trimmed, no control characters. Otherwise BAD_USER_INPUT with field reason.
+	Reason string `json:"reason"`
 }
 
+// An amount of money to record.
 type MoneyInput struct {
-	Amount       Decimal `json:"amount"`
-	CurrencyCode string  `json:"currencyCode"`
+	// A positive exact decimal such as "1250.00" or "1250.5": digits and an
+	// optional fraction, no exponent or grouping; at most 15 digits before the
+	// point; no more decimal places than the currency has, unless the extra ones
+	// are zeros (amounts are never rounded). Stored with exactly the currency's
+	// decimal places. Otherwise BAD_USER_INPUT with field value.amount.
+	Amount Decimal `json:"amount"`
+	// An active ISO 4217 currency code, e.g. "EUR" (lower case accepted, stored
+	// upper case); fund, precious metal, test and withdrawn codes are refused.
+	// Otherwise BAD_USER_INPUT with field value.currencyCode.
+	CurrencyCode string `json:"currencyCode"`
 }
 
+// Writes. Each mutation sends one command to its area's service, then waits
+// until every projection that follows that area has applied it
+// (read-your-writes, at most 5 s by default) and returns the affected read
+// model as it then stands, so any query after the answer sees the write. A
+// retry with the same idempotencyKey records nothing new and returns the same
+// entity; a command that changes nothing (an interest already recorded)
+// records nothing and returns the entity at once.
+//
+// Errors every mutation can answer, in extensions.code (the limits of Query
+// apply too):
+//   - BAD_USER_INPUT, with extensions.field: an input breaks a rule its
+//     description states (idempotencyKey over 200 characters or with control
+//     characters, expectedVersion below 0, ...).
+//   - NOT_FOUND, with extensions.field when an input names it: an entity the
+//     input names does not exist.
+//   - CONFLICT: expectedVersion is stale (field expectedVersion), or a business
+//     rule forbids the change now (each input's description says which).
+//   - CONSISTENCY_TIMEOUT: the write is recorded, but the read side did not
+//     apply it in time; retrying with the same idempotencyKey is safe and
+//     returns the entity.
+//   - UNAVAILABLE: the area's service cannot be reached (or this gateway has
+//     none configured) and nothing was recorded, or the read side cannot be read.
+//   - INTERNAL: anything else. When the write may or may not have been recorded,
+//     the message says so and extensions.idempotencyKey holds the key to retry
+//     with (the mutation's own, or the one the gateway made).
 type Mutation struct {
 }
 
+// Input of openDeal.
 type OpenDealInput struct {
-	IdempotencyKey *string     `json:"idempotencyKey,omitempty"`
-	CustomerID     string      `json:"customerId"`
-	CampaignID     *string     `json:"campaignId,omitempty"`
-	OfferID        *string     `json:"offerId,omitempty"`
-	SalesRepID     *string     `json:"salesRepId,omitempty"`
-	Product        string      `json:"product"`
-	Value          *MoneyInput `json:"value"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+	// NOT_FOUND with field customerId; archived: CONFLICT.
+	CustomerID string `json:"customerId"`
+	// The campaign, optional. Not a cmp_ id: BAD_USER_INPUT with field campaignId;
+	// unknown: NOT_FOUND with field campaignId; not ACTIVE: CONFLICT.
+	CampaignID *string `json:"campaignId,omitempty"`
+	// One of the campaign's offers, optional: needs campaignId (otherwise
+	// BAD_USER_INPUT with field campaignId); not an off_ id or not that
+	// campaign's: BAD_USER_INPUT with field offerId; its validUntil passed:
+	// CONFLICT.
+	OfferID *string `json:"offerId,omitempty"`
+	// The sales rep, optional; checked for form only (not an sp_ id: BAD_USER_INPUT with field salesRepId).
+	SalesRepID *string `json:"salesRepId,omitempty"`
+	// The product: 1 to 200 characters once trimmed, no control characters; with
+	// an offer, the offer's product (case-insensitively; stored as the offer
+	// spells it). Otherwise BAD_USER_INPUT with field product.
+	Product string `json:"product"`
+	// The deal's value.
+	Value *MoneyInput `json:"value"`
 }
 
+// Where a page of a connection ends, and whether more follows.
 type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
+	// Whether rows follow this page's last edge, as of this read.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the page's last edge, to pass as after for the next page; null on an empty page.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// One read model's projection and how far behind it is.
 type ProjectionStatus struct {
-	Name      string          `json:"name"`
-	State     ProjectionState `json:"state"`
-	Lag       int             `json:"lag"`
-	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
+	// The projection: customers, salespeople, appointments, campaigns or events.
+	Name string `json:"name"`
+	// RUNNING, CATCHING_UP, REBUILDING or STALLED.
+	State ProjectionState `json:"state"`
+	// Events appended to its source areas' logs but not yet applied, summed over
+	// the sources; it may over-count a little, never under-count, and is 0 when
+	// everything is applied.
+	Lag int `json:"lag"`
+	// When its consumers last committed a checkpoint (UTC); null before the first.
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
 
+// Reads. Every field reads the read models only, which follow the writes by
+// the projector's delay (each mutation waits for its own write; see
+// Mutation). A by-id field answers null for an entity that does not exist or
+// is not visible yet.
+//
+// Limits on every operation, checked before any field resolves (the defaults
+// of the gateway's configuration): at most 12 nested fields, fragments followed
+// (BAD_USER_INPUT, field query, extensions.reason DEPTH_LIMIT_EXCEEDED); at
+// most 100 fragment definitions (BAD_USER_INPUT, field query,
+// extensions.reason FRAGMENT_LIMIT_EXCEEDED); a complexity of at most 2000,
+// counting 1 per field and, for a connection, its first (default 20) times
+// its selection (COMPLEXITY_LIMIT_EXCEEDED); first between 0 and 100 on every
+// connection (BAD_USER_INPUT, field first); a request body of at most 1 MiB
+// (HTTP 413, BAD_USER_INPUT, field body). A document that does not parse or
+// validate: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED. A failure of the
+// read database: INTERNAL, saying no more.
 type Query struct {
 }
 
+// Input of recordInterest.
 type RecordInterestInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
-	CustomerID     string  `json:"customerId"`
-	Interest       string  `json:"interest"`
+	// The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+	// NOT_FOUND with field customerId; archived: CONFLICT.
+	CustomerID string `json:"customerId"`
+	// The interest: 1 to 100 characters once trimmed and white space collapsed, no
+	// control characters (otherwise BAD_USER_INPUT with field interest). One the
+	// customer has already (case-insensitively) changes nothing; beyond 100
+	// interests: CONFLICT with field interest.
+	Interest string `json:"interest"`
 }
 
+// Input of registerCustomer.
 type RegisterCustomerInput struct {
-	IdempotencyKey *string       `json:"idempotencyKey,omitempty"`
-	Name           string        `json:"name"`
-	Email          string        `json:"email"`
-	Phone          *string       `json:"phone,omitempty"`
-	Address        *AddressInput `json:"address,omitempty"`
-}
-
-type RegisterSalespersonInput struct {
-	IdempotencyKey *string         `json:"idempotencyKey,omitempty"`
-	Name           string          `json:"name"`
-	Email          string          `json:"email"`
-	Role           SalespersonRole `json:"role"`
-	ManagerID      *string         `json:"managerId,omitempty"`
-}
-
-type RemoveInterestInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
-	CustomerID     string  `json:"customerId"`
-	Interest       string  `json:"interest"`
+	// Full name: 1 to 200 characters once trimmed and white space collapsed, no
+	// control characters, valid UTF-8. Otherwise BAD_USER_INPUT with field name.
+	Name string `json:"name"`
+	// Email address, stored trimmed and lower case: at most 254 characters, a
+	// dot-atom local part of at most 64 characters, @, and a host name of at least
+	// two labels (letters, digits, inner hyphens, xn-- for international names)
+	// whose last label is not numeric; no quoted local parts, IP literals or
+	// non-ASCII. Otherwise BAD_USER_INPUT with field email. Already the email of
+	// an active customer: CONFLICT with field email.
+	Email string `json:"email"`
+	// Phone number in international form: + or 00, then 7 to 15 digits, the first
+	// not 0 (a country code); spaces, hyphens, dots, slashes and parentheses
+	// between digits are dropped; at most 32 characters as given. Stored as
+	// + and the digits. Null or empty: no phone. Otherwise BAD_USER_INPUT with
+	// field phone.
+	Phone *string `json:"phone,omitempty"`
+	// Postal address; null, or all fields empty: no address.
+	Address *AddressInput `json:"address,omitempty"`
 }
 
+// Input of registerSalesperson.
+type RegisterSalespersonInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// Full name: 1 to 200 characters once trimmed and white space collapsed, no
+	// control characters. Otherwise BAD_USER_INPUT with field name.
+	Name string `json:"name"`
+	// Email address; the rules of registerCustomer's email (BAD_USER_INPUT with
+	// field email). Already a salesperson's (case-insensitively): CONFLICT with
+	// field email.
+	Email string `json:"email"`
+	// SALES_REP or MANAGER.
+	Role SalespersonRole `json:"role"`
+	// The salesperson's manager, optional: a registered salesperson (unknown:
+	// NOT_FOUND with field managerId) whose role is MANAGER (otherwise
+	// BAD_USER_INPUT with field managerId); not an sp_ id: BAD_USER_INPUT.
+	ManagerID *string `json:"managerId,omitempty"`
+}
+
+// Input of removeInterest.
+type RemoveInterestInput struct {
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+	// NOT_FOUND with field customerId; archived: CONFLICT.
+	CustomerID string `json:"customerId"`
+	// The interest to remove, matched case-insensitively; the rules of
+	// recordInterest's interest. One the customer does not have changes nothing.
+	Interest string `json:"interest"`
+}
+
+// Input of rescheduleAppointment: new times (and place) for the same customer and salesperson.
 type RescheduleAppointmentInput struct {
-	IdempotencyKey  *string   `json:"idempotencyKey,omitempty"`
-	ID              string    `json:"id"`
-	ExpectedVersion *int      `json:"expectedVersion,omitempty"`
-	StartsAt        time.Time `json:"startsAt"`
-	EndsAt          time.Time `json:"endsAt"`
-	Location        *string   `json:"location,omitempty"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The appointment. Not an apt_ id: BAD_USER_INPUT with field id; unknown:
+	// NOT_FOUND; not SCHEDULED, or its customer archived: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the appointment's version as you last read it. If
+	// its stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// New start; the rules of scheduleAppointment's startsAt.
+	StartsAt time.Time `json:"startsAt"`
+	// New end; the rules of scheduleAppointment's endsAt. Overlapping another
+	// SCHEDULED appointment of the salesperson (its own old slot aside): CONFLICT.
+	// The same times and location again change nothing.
+	EndsAt time.Time `json:"endsAt"`
+	// New place; the rules of scheduleAppointment's location. Null keeps it.
+	Location *string `json:"location,omitempty"`
 }
 
+// Input of scheduleAppointment.
 type ScheduleAppointmentInput struct {
-	IdempotencyKey *string   `json:"idempotencyKey,omitempty"`
-	CustomerID     string    `json:"customerId"`
-	SalespersonID  string    `json:"salespersonId"`
-	StartsAt       time.Time `json:"startsAt"`
-	EndsAt         time.Time `json:"endsAt"`
-	Location       string    `json:"location"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The customer. Not a cus_ id: BAD_USER_INPUT with field customerId; unknown:
+	// NOT_FOUND with field customerId; archived: CONFLICT.
+	CustomerID string `json:"customerId"`
+	// The salesperson. Not an sp_ id: BAD_USER_INPUT with field salespersonId;
+	// unknown: NOT_FOUND with field salespersonId.
+	SalespersonID string `json:"salespersonId"`
+	// Start: at most 5 years ahead and at most 1 year in the past (meetings may be
+	// recorded after the fact). Otherwise BAD_USER_INPUT with field startsAt.
+	StartsAt time.Time `json:"startsAt"`
+	// End: after startsAt and at most 8 hours later (otherwise BAD_USER_INPUT with
+	// field endsAt). [startsAt, endsAt) overlapping another SCHEDULED appointment
+	// of the salesperson: CONFLICT.
+	EndsAt time.Time `json:"endsAt"`
+	// Where: 1 to 200 characters once trimmed, no control characters. Otherwise
+	// BAD_USER_INPUT with field location.
+	Location string `json:"location"`
 }
 
+// Pushes over WebSocket (graphql-transport-ws, or the legacy graphql-ws). Each
+// subscription first waits for a change, then pushes the changed read model as
+// the read side committed it; quick successive changes may come as one push,
+// and a subscriber too slow to take a push loses it rather than slowing the
+// others. A null argument means "any". UNAVAILABLE when this gateway runs
+// without its change feed.
 type Subscription struct {
 }
 
+// Input of updateCustomer: a null field keeps its value.
 type UpdateCustomerInput struct {
-	IdempotencyKey  *string       `json:"idempotencyKey,omitempty"`
-	ID              string        `json:"id"`
-	ExpectedVersion *int          `json:"expectedVersion,omitempty"`
-	Name            *string       `json:"name,omitempty"`
-	Email           *string       `json:"email,omitempty"`
-	Phone           *string       `json:"phone,omitempty"`
-	Address         *AddressInput `json:"address,omitempty"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The customer to update. Not a cus_ id: BAD_USER_INPUT with field id;
+	// unknown: NOT_FOUND; archived: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the customer's version as you last read it. If its
+	// stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Below 0: BAD_USER_INPUT. Null: no check (a lost race with another
+	// writer is decided again on fresh state).
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// New full name; the rules of registerCustomer's name. Null keeps it.
+	Name *string `json:"name,omitempty"`
+	// New email; the rules of registerCustomer's email (CONFLICT with field email
+	// when an active customer has it). Null keeps it; changing only its case is
+	// no change.
+	Email *string `json:"email,omitempty"`
+	// New phone; the rules of registerCustomer's phone. Null keeps it; empty removes it.
+	Phone *string `json:"phone,omitempty"`
+	// New address, replacing the old one whole; all fields empty removes it. Null keeps it.
+	Address *AddressInput `json:"address,omitempty"`
 }
 
+// Input of winDeal: OPEN to WON.
 type WinDealInput struct {
-	IdempotencyKey  *string `json:"idempotencyKey,omitempty"`
-	ID              string  `json:"id"`
-	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
+	// Makes retries safe: a second command with the same key (same mutation)
+	// records nothing new and answers with the first outcome. At most 200
+	// characters, no control characters: otherwise BAD_USER_INPUT with field
+	// idempotencyKey. Null: the gateway makes one for its own retries.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The deal. Not a deal_ id: BAD_USER_INPUT with field id; unknown: NOT_FOUND; not OPEN: CONFLICT.
+	ID string `json:"id"`
+	// Optimistic concurrency: the deal's version as you last read it. If its
+	// stream has moved on: CONFLICT with field expectedVersion, and nothing
+	// changes. Null: no check.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
 }
 
+// Where an appointment stands.
 type AppointmentStatus string
 
 const (
+	// Planned; holds its slot in the salesperson's calendar (no double booking).
 	AppointmentStatusScheduled AppointmentStatus = "SCHEDULED"
+	// Held (completeAppointment); its slot is free again.
 	AppointmentStatusCompleted AppointmentStatus = "COMPLETED"
+	// Called off (cancelAppointment, or its customer was archived); its slot is free again.
 	AppointmentStatusCancelled AppointmentStatus = "CANCELLED"
 )
 
@@ -273,13 +609,18 @@ func (e AppointmentStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// The four areas of the CRM, each a write service with its own event log.
 type Area string
 
 const (
-	AreaCustomers     Area = "CUSTOMERS"
-	AreaAppointments  Area = "APPOINTMENTS"
+	// Customers: register, update, archive.
+	AreaCustomers Area = "CUSTOMERS"
+	// Appointments: schedule, reschedule, cancel, complete.
+	AreaAppointments Area = "APPOINTMENTS"
+	// Relationships: salespeople, account teams, interests, products owned.
 	AreaRelationships Area = "RELATIONSHIPS"
-	AreaCampaigns     Area = "CAMPAIGNS"
+	// Campaigns: campaigns, offers, deals.
+	AreaCampaigns Area = "CAMPAIGNS"
 )
 
 var AllArea = []Area{
@@ -332,12 +673,16 @@ func (e Area) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Where a campaign stands; launchCampaign and endCampaign move it on, never back.
 type CampaignStatus string
 
 const (
-	CampaignStatusDraft  CampaignStatus = "DRAFT"
+	// Created, not launched: takes offers, no deals.
+	CampaignStatusDraft CampaignStatus = "DRAFT"
+	// Launched: takes offers and deals.
 	CampaignStatusActive CampaignStatus = "ACTIVE"
-	CampaignStatusEnded  CampaignStatus = "ENDED"
+	// Ended: takes neither offers nor deals.
+	CampaignStatusEnded CampaignStatus = "ENDED"
 )
 
 var AllCampaignStatus = []CampaignStatus{
@@ -389,10 +734,15 @@ func (e CampaignStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Whether a customer is active or archived.
 type CustomerStatus string
 
 const (
-	CustomerStatusActive   CustomerStatus = "ACTIVE"
+	// Registered and not archived: may be updated, get appointments and deals.
+	CustomerStatusActive CustomerStatus = "ACTIVE"
+	// Archived (archiveCustomer): no further changes, appointments or deals; its
+	// future appointments were cancelled and its open deals lost, and its email
+	// may be used again.
 	CustomerStatusArchived CustomerStatus = "ARCHIVED"
 )
 
@@ -444,11 +794,15 @@ func (e CustomerStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Where a deal stands; winDeal and loseDeal move it on, never back.
 type DealStage string
 
 const (
+	// Opened, not decided: counted in openDealCount.
 	DealStageOpen DealStage = "OPEN"
-	DealStageWon  DealStage = "WON"
+	// Won: counted in wonDealTotal; its product is added to the customer's products.
+	DealStageWon DealStage = "WON"
+	// Lost (loseDeal, or its customer was archived).
 	DealStageLost DealStage = "LOST"
 )
 
@@ -501,13 +855,18 @@ func (e DealStage) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// How a read model's projection is doing.
 type ProjectionState string
 
 const (
-	ProjectionStateRunning    ProjectionState = "RUNNING"
+	// Live: fewer than 1000 events behind its sources.
+	ProjectionStateRunning ProjectionState = "RUNNING"
+	// Live, but 1000 or more events behind (after a pause, or under load).
 	ProjectionStateCatchingUp ProjectionState = "CATCHING_UP"
+	// Being rebuilt from the event logs into new tables while the old ones serve.
 	ProjectionStateRebuilding ProjectionState = "REBUILDING"
-	ProjectionStateStalled    ProjectionState = "STALLED"
+	// Some events failed repeatedly and were parked in its dead-letter stream: an operator must look.
+	ProjectionStateStalled ProjectionState = "STALLED"
 )
 
 var AllProjectionState = []ProjectionState{
@@ -560,11 +919,14 @@ func (e ProjectionState) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// What a salesperson is.
 type SalespersonRole string
 
 const (
+	// Looks after customers as their account team's sales rep.
 	SalespersonRoleSalesRep SalespersonRole = "SALES_REP"
-	SalespersonRoleManager  SalespersonRole = "MANAGER"
+	// Manages sales reps (and may have a manager); may be an account team's manager.
+	SalespersonRoleManager SalespersonRole = "MANAGER"
 )
 
 var AllSalespersonRole = []SalespersonRole{
