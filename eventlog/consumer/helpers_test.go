@@ -199,7 +199,7 @@ type sink struct {
 	// cpName and cpSchema: where verify finds the checkpoints, when not
 	// testName in the sink's own schema (a sink of a multi-sink consumer).
 	cpName, cpSchema string
-	extra  Handler                       // injected extra work, after applying
+	extra            Handler // injected extra work, after applying
 
 	mu       sync.Mutex
 	problems []string
