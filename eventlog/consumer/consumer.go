@@ -347,8 +347,10 @@ func (c *Consumer) dlqKey(name string) string {
 	return fmt.Sprintf("%s:dlq:%s:%s", c.cfg.Namespace, name, c.cfg.Area)
 }
 
-func (c *Consumer) leaseKey(p int) string {
-	return fmt.Sprintf("%s:lease:%s:%s:%d", c.cfg.Namespace, c.cfg.Name, c.cfg.Area, p)
+// leasesKey is the hash of partition owners: field p is the consumer id
+// holding partition p.
+func (c *Consumer) leasesKey() string {
+	return fmt.Sprintf("%s:leases:%s:%s", c.cfg.Namespace, c.cfg.Name, c.cfg.Area)
 }
 
 // Stats returns a snapshot of the partitions and counters; safe to call at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,8 +284,8 @@ func TestCheckpointBeforeOldestEntryCatchesUp(t *testing.T) {
 	ctx := context.Background()
 	for p := range testParts {
 		// A graceful stop releases the leases at once.
-		if n, err := shared.Exists(ctx, c1.c.leaseKey(p)).Result(); err != nil || n != 0 {
-			t.Errorf("lease %d still held after stop (%d, %v)", p, n, err)
+		if held, err := shared.HExists(ctx, c1.c.leasesKey(), strconv.Itoa(p)).Result(); err != nil || held {
+			t.Errorf("lease %d still held after stop (%v)", p, err)
 		}
 	}
 

@@ -10,47 +10,70 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Leases: partition p of consumer name N on area A is owned by whoever holds
-// the key "ns:lease:N:A:p" (SET NX PX LeaseTTL). Every LeaseTTL/3 a holder
-// runs one script that heartbeats its membership, renews every lease it
-// holds (compare-and-pexpire, so it never extends a lease that has passed
-// to someone else), takes back a lease found missing (Redis emptied: the
-// partition then catches up from the log) and returns the live members. It
-// deletes a lease with a compare-and-delete script when it lets go. A
-// holder that dies stops renewing and its lease expires.
+// Leases: every consumer of name N on area A heartbeats into the sorted set
+// "ns:consumers:N:A" (score: its expiry time in ms, now + LeaseTTL); the
+// hash "ns:leases:N:A" maps each partition to the consumer id that owns
+// it. An owner's lease lasts as long as its heartbeat: a partition whose
+// owner is no longer a live member may be taken by another (a script
+// checks and sets the field atomically), so a dead owner's partitions move
+// after at most LeaseTTL. Every LeaseTTL/3 a consumer runs one script that
+// heartbeats, reads the owners of the partitions it holds (a field found
+// missing means Redis lost its data: it is taken back and the partition
+// catches up from the log; a field naming someone else means the lease was
+// lost) and returns the live members: three Redis commands inside one
+// round trip, whatever the number of partitions. Letting go deletes the
+// field only if it is still this consumer's.
 //
-// Fair spread: every consumer of N/A heartbeats into the sorted set
-// "ns:consumers:N:A" (score: expiry time in ms). With n live members, a
-// consumer holds at most ceil(partitions/n) leases and releases extras
-// gracefully; members prefer different partitions (member i of n starts at
-// i*partitions/n), so a newcomer gets exactly what an old member releases.
+// Fair spread: with n live members, a consumer holds at most
+// ceil(partitions/n) leases and releases extras gracefully; members prefer
+// different partitions (member i of n starts at i*partitions/n), so a
+// newcomer gets exactly what an old member releases.
 
 var (
-	// tickScript: KEYS[1] the membership set, KEYS[2..] the leases held;
-	// ARGV consumer id, now (ms), ttl (ms). Returns {status per lease
-	// (1 renewed, 2 was missing and is taken again, 0 held by another),
-	// live members}.
+	// tickScript: KEYS members set, owners hash; ARGV id, now (ms), ttl
+	// (ms), refresh ("1": also renew both keys' expiry), then the
+	// partitions held. Returns {status per partition (1 held, 2 was
+	// missing and is taken again, 0 owned by another), live members}.
 	tickScript = redis.NewScript(`
 local id, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call("ZADD", KEYS[1], now + ttl, id)
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. now)
-redis.call("PEXPIRE", KEYS[1], 3 * ttl)
+if ARGV[4] == "1" then
+  redis.call("PEXPIRE", KEYS[1], 3 * ttl)
+  redis.call("PEXPIRE", KEYS[2], 3 * ttl)
+end
 local st = {}
-for i = 2, #KEYS do
-  local v = redis.call("GET", KEYS[i])
-  if v == id then
-    redis.call("PEXPIRE", KEYS[i], ttl)
-    st[#st + 1] = 1
-  elseif not v then
-    redis.call("SET", KEYS[i], id, "PX", ttl)
-    st[#st + 1] = 2
-  else
-    st[#st + 1] = 0
+if #ARGV > 4 then
+  local owners = redis.call("HMGET", KEYS[2], unpack(ARGV, 5))
+  for i = 5, #ARGV do
+    local o = owners[i - 4]
+    if o == id then
+      st[#st + 1] = 1
+    elseif not o then
+      redis.call("HSET", KEYS[2], ARGV[i], id)
+      st[#st + 1] = 2
+    else
+      st[#st + 1] = 0
+    end
   end
 end
 return {st, redis.call("ZRANGEBYSCORE", KEYS[1], now, "+inf")}`)
-	releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
+	// acquireScript: KEYS members, owners; ARGV id, now, ttl, partition.
+	// Takes the partition when it has no live owner; drops dead members.
+	acquireScript = redis.NewScript(`
+local id, now = ARGV[1], tonumber(ARGV[2])
+local o = redis.call("HGET", KEYS[2], ARGV[4])
+if o and o ~= id then
+  local s = redis.call("ZSCORE", KEYS[1], o)
+  if s and tonumber(s) >= now then
+    return 0
+  end
+end
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. now)
+redis.call("HSET", KEYS[2], ARGV[4], id)
+redis.call("PEXPIRE", KEYS[2], 3 * tonumber(ARGV[3]))
+return 1`)
+	releaseScript = redis.NewScript(`if redis.call("HGET", KEYS[1], ARGV[2]) == ARGV[1] then
+  return redis.call("HDEL", KEYS[1], ARGV[2])
 end
 return 0`)
 )
@@ -74,6 +97,7 @@ type manager struct {
 	recheck map[int]bool // leases found gone: catch up
 	// changed wakes the loop when ownership changes (capacity 1).
 	changed chan struct{}
+	ticks   int
 }
 
 func newManager(ctx context.Context, c *Consumer) *manager {
@@ -192,7 +216,6 @@ func (m *manager) tick() {
 	defer cancel()
 	m.mu.Lock()
 	var ps []int
-	keys := []string{c.membersKey}
 	for p, ls := range m.held {
 		if !ls.releasing {
 			ps = append(ps, p)
@@ -200,10 +223,16 @@ func (m *manager) tick() {
 	}
 	m.mu.Unlock()
 	slices.Sort(ps)
-	for _, p := range ps {
-		keys = append(keys, c.leaseKey(p))
+	refresh := "0"
+	if m.ticks%10 == 0 {
+		refresh = "1"
 	}
-	res, err := tickScript.Run(ctx, c.cfg.Redis, keys, c.cfg.ConsumerID, now.UnixMilli(), c.cfg.LeaseTTL.Milliseconds()).Slice()
+	m.ticks++
+	args := []any{c.cfg.ConsumerID, now.UnixMilli(), c.cfg.LeaseTTL.Milliseconds(), refresh}
+	for _, p := range ps {
+		args = append(args, p)
+	}
+	res, err := tickScript.Run(ctx, c.cfg.Redis, []string{c.membersKey, c.leasesKey()}, args...).Slice()
 	var members []string
 	if err == nil {
 		members, err = m.renewed(now, ps, res)
@@ -320,7 +349,8 @@ func (m *manager) rebalance(ctx context.Context, now time.Time, members []string
 		if held >= fair {
 			break
 		}
-		ok, err := c.cfg.Redis.SetNX(ctx, c.leaseKey(p), c.cfg.ConsumerID, c.cfg.LeaseTTL).Result()
+		ok, err := acquireScript.Run(ctx, c.cfg.Redis, []string{c.membersKey, c.leasesKey()},
+			c.cfg.ConsumerID, now.UnixMilli(), c.cfg.LeaseTTL.Milliseconds(), p).Bool()
 		if err != nil {
 			c.log.Warn("consumer: acquire lease", "partition", p, "err", err)
 			break
@@ -351,7 +381,7 @@ func (c *Consumer) releaseLease(p int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := releaseScript.Run(ctx, c.cfg.Redis, []string{c.leaseKey(p)}, c.cfg.ConsumerID).Err(); err != nil {
+	if err := releaseScript.Run(ctx, c.cfg.Redis, []string{c.leasesKey()}, c.cfg.ConsumerID, p).Err(); err != nil {
 		c.log.Warn("consumer: release lease", "partition", p, "err", err)
 	}
 }
