@@ -39,6 +39,8 @@ func TestTopologyFitsStockPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The server is shared: wait for room for the whole topology, or skip.
+	need := waitForRoom(t, 30*time.Second)
 	// The sampler starts before the cluster, so the start-up counts too.
 	samples := startSampler(t, "crm_topo_")
 	// An empty CRM_DB_MAX_CONNS counts as unset: every pool takes its
@@ -74,6 +76,9 @@ func TestTopologyFitsStockPostgres(t *testing.T) {
 	add(processBudget(cfg, "projector", ""), 2)
 	add(processBudget(cfg, "gateway", ""), 1)
 	add(processBudget(cfg, "verify", ""), 1)
+	if total != need {
+		t.Errorf("budget %d, but %d was waited for", total, need)
+	}
 	maxConns, reserved := serverLimits(t)
 	limit := (maxConns - reserved) * 3 / 4
 	t.Logf("budget: %d sessions (limit %d: three quarters of max_connections %d - superuser_reserved_connections %d): %v",
@@ -153,9 +158,16 @@ func TestTopologyFitsStockPostgres(t *testing.T) {
 			t.Errorf("%s: %d sessions at once, budget %d", name, n, b)
 		}
 	}
+	// Meeting the server's limit is this topology's fault only when it
+	// went past its budget (checked above); otherwise the neighbours on the
+	// shared server filled it.
 	for _, p := range c.Processes() {
 		if tail := p.Tail(1 << 20); strings.Contains(tail, "53300") || strings.Contains(tail, "too many clients") {
-			t.Errorf("%s met the server's connection limit:\n%s", p.Name, p.Tail(2000))
+			if int32(peak) > total {
+				t.Errorf("%s met the server's connection limit:\n%s", p.Name, p.Tail(2000))
+			} else {
+				t.Logf("%s met the server's connection limit while the topology stayed within its budget (the server is shared)", p.Name)
+			}
 		}
 	}
 }
@@ -230,6 +242,51 @@ func topologyClient(i int, id func(q, field string) (string, error), do func(q, 
 		time.Sleep(100 * time.Millisecond)
 	}
 	return n, nil
+}
+
+// topologyBudget is the documented topology's budget with cfg: a service
+// per area, 2 projectors, 1 gateway and crm verify.
+func topologyBudget(cfg Config) int32 {
+	n := 2*budgetTotal(processBudget(cfg, "projector", "")) + budgetTotal(processBudget(cfg, "gateway", "")) +
+		budgetTotal(processBudget(cfg, "verify", ""))
+	for _, area := range areas {
+		n += budgetTotal(processBudget(cfg, "service", area))
+	}
+	return n
+}
+
+// waitForRoom waits until the shared server has free connections for the
+// topology (a database per component, no CRM_DB_MAX_CONNS) and returns its
+// budget; when others keep it too busy for within, the test is skipped: it
+// measures this topology, not the neighbours.
+func waitForRoom(t *testing.T, within time.Duration) int32 {
+	t.Helper()
+	urls := []string{}
+	for _, c := range append(append([]string{}, areas...), readComponent) {
+		urls = append(urls, "CRM_"+strings.ToUpper(c)+"_DATABASE_URL=postgres://h/"+c)
+	}
+	need := topologyBudget(configFromEnv(envFunc(urls...)))
+	ctx, cancel := context.WithTimeout(context.Background(), within+10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, testenv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var free int32
+	for deadline := time.Now().Add(within); ; {
+		if err := conn.QueryRow(ctx, `SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+			- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')`).Scan(&free); err != nil {
+			t.Fatal(err)
+		}
+		if free >= need {
+			return need
+		}
+		if time.Now().After(deadline) {
+			t.Skipf("the shared PostgreSQL has %d free connections; the topology may take %d", free, need)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // serverLimits reads max_connections and superuser_reserved_connections.
