@@ -52,6 +52,11 @@ func (r *request) events() int {
 // larger commit would have served them.
 const maxInFlight = 1
 
+// WriterConns is the most connections of the log's pool its writer holds at
+// once: the commit being sent and the ones being answered. Whatever else
+// uses the pool (reads, other writers) needs connections beyond these.
+const WriterConns = maxInFlight + 1
+
 // writer is the log's single writer in this process: it takes every append
 // waiting at that moment and commits them in one transaction (group
 // commit). Writers of other processes serialize with it on a

@@ -25,13 +25,17 @@ type areaDef struct {
 	open func(context.Context, kit.AreaConfig) (*kit.Area, error)
 	// own migrates the area's own tables (nil: none besides the kit's).
 	own func(context.Context, *pgxpool.Pool, string) error
+	// consumers is how many consumers of other areas the area runs (the
+	// Subscriptions its open passes to kit.NewArea): its consumer pool's
+	// size (budget.go).
+	consumers int
 }
 
 var areaDefs = map[string]areaDef{
 	"customers":     {open: customers.Open},
-	"relationships": {open: relationships.Open},
-	"appointments":  {open: appointments.Open, own: appointments.Migrate},
-	"campaigns":     {open: campaigns.Open, own: campaigns.Migrate},
+	"relationships": {open: relationships.Open, consumers: 2},
+	"appointments":  {open: appointments.Open, own: appointments.Migrate, consumers: 2},
+	"campaigns":     {open: campaigns.Open, own: campaigns.Migrate, consumers: 1},
 }
 
 // dbCalls counts this process's statements to PostgreSQL and commands to
@@ -39,23 +43,22 @@ var areaDefs = map[string]areaDef{
 var dbCalls = dbcalls.New()
 
 // openPool creates the database when missing and opens a pool on it.
-func openPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, dbURL string, maxConns int32, name string) (*pgxpool.Pool, error) {
 	if err := ensureDatabase(ctx, dbURL); err != nil {
 		return nil, err
 	}
-	return connectPool(ctx, dbURL, maxConns)
+	return connectPool(ctx, dbURL, maxConns, name)
 }
 
-// connectPool opens a pool on an existing database (maxConns 0: pgx's
-// default) and checks that it answers.
-func connectPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
+// connectPool opens a pool on an existing database, of at most maxConns
+// connections (0: pgx's default) whose sessions carry application_name
+// name (budget.go), and checks that it answers.
+func connectPool(ctx context.Context, dbURL string, maxConns int32, name string) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, errors.New("invalid PostgreSQL URL")
 	}
-	if maxConns > 0 {
-		pcfg.MaxConns = maxConns
-	}
+	tunePool(pcfg, maxConns, name)
 	dbCalls.TracePool(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

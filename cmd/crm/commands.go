@@ -131,7 +131,7 @@ func cmdProjections(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], 4)
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], rebuildConns, "crm-rebuild")
 	if err != nil {
 		return fmt.Errorf("projections rebuild: %w", err)
 	}

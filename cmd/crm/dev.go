@@ -58,9 +58,19 @@ func (s *lazySource) Head(ctx context.Context) (int64, error) {
 // and consumers, the projector and the gateway. Migrations are applied at
 // start; only the gateway listens, the services are reached in-process.
 func runDev(ctx context.Context, a *app, cfg Config) error {
-	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return openPool(ctx, u, cfg.poolSize(20)) })
+	// Two pools per database, each sized by the components sharing it
+	// (budget.go): one for logs, reads and the gateway, one for the
+	// consumers' apply transactions (a reaction holds one of those while it
+	// reads and appends through the first).
+	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) {
+		return openPool(ctx, u, devLogSize(cfg, u), "crm-dev")
+	})
 	defer pools.close()
-	rdb, err := openRedis(ctx, cfg.RedisURL, 400)
+	applyPools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) {
+		return connectPool(ctx, u, devApplySize(cfg, u), "crm-dev-consumers")
+	})
+	defer applyPools.close()
+	rdb, err := openRedis(ctx, cfg.RedisURL, 64)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
@@ -81,7 +91,13 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
-		ar, err := areaDefs[area].open(ctx, kit.AreaConfig{Pool: p, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger})
+		ap := p
+		if serviceApplyConns(area) > 0 {
+			if ap, err = applyPools.get(area); err != nil {
+				return fmt.Errorf("dev: %w", err)
+			}
+		}
+		ar, err := areaDefs[area].open(ctx, kit.AreaConfig{Pool: p, ConsumerPool: ap, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger})
 		if err != nil {
 			return fmt.Errorf("dev: %s: %w", area, err)
 		}
@@ -98,7 +114,12 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 	if err := projector.Migrate(ctx, readPool, readComponent, projector.All()...); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	proj, err := projector.New(projector.Config{Pool: readPool, Schema: readComponent, Redis: rdb, Namespace: cfg.Namespace,
+	projPool, err := applyPools.get(readComponent)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	logBudget(a.logger, processBudget(cfg, "dev", ""))
+	proj, err := projector.New(projector.Config{Pool: projPool, Schema: readComponent, Redis: rdb, Namespace: cfg.Namespace,
 		Sources: sources, Projections: projector.All(), Logger: a.logger})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)

@@ -72,11 +72,12 @@ func allowedOrigins(a *app) []string {
 
 // runGateway runs the gateway alone, reaching the services over HTTP.
 func runGateway(ctx context.Context, a *app, cfg Config) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(30))
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(gatewayConns), "crm-gateway")
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer pool.Close()
+	logBudget(a.logger, processBudget(cfg, "gateway", ""))
 	rdb, err := openRedis(ctx, cfg.RedisURL, 32)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

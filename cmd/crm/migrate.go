@@ -38,7 +38,7 @@ func migrations() []migration {
 // one pool and keep to their own schemas. Idempotent, and safe from several
 // processes at once (each component's migrator takes an advisory lock).
 func migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return openPool(ctx, u, 2) })
+	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return openPool(ctx, u, migrateConns, "crm-migrate") })
 	defer pools.close()
 	for _, m := range migrations() {
 		dbURL := cfg.DatabaseURLs[m.component]

@@ -13,20 +13,18 @@ import (
 // database until ctx ends. Several processes may run at once: partitions
 // are leased, each to one process at a time.
 func runProjector(ctx context.Context, a *app, cfg Config) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(20))
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(projectorConns()), "crm-projector")
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}
 	defer pool.Close()
+	logBudget(a.logger, processBudget(cfg, "projector", ""))
 	ps := projector.All()
 	if err := projector.Migrate(ctx, pool, readComponent, ps...); err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}
-	consumers := 0
-	for _, p := range ps {
-		consumers += len(p.Sources())
-	}
-	rdb, err := openRedis(ctx, cfg.RedisURL, consumers*8+16)
+	consumers := int(projectorConns())
+	rdb, err := openRedis(ctx, cfg.RedisURL, consumers+16)
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}

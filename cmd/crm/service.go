@@ -15,11 +15,21 @@ import (
 // addr, its relay, and its consumers of other areas (replicas, reactions),
 // which catch up from the other services' log APIs.
 func runService(ctx context.Context, a *app, cfg Config, area string) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[area], cfg.poolSize(20))
+	pool, err := openPool(ctx, cfg.DatabaseURLs[area], cfg.poolSize(serviceLogConns), "crm-"+area)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", area, err)
 	}
 	defer pool.Close()
+	// The consumers get a pool of their own: a reaction reads and appends
+	// through pool while its consumer's transaction holds a connection.
+	consumerPool := pool
+	if n := serviceApplyConns(area); n > 0 {
+		if consumerPool, err = connectPool(ctx, cfg.DatabaseURLs[area], cfg.poolSize(n), "crm-"+area+"-consumers"); err != nil {
+			return fmt.Errorf("service %s: %w", area, err)
+		}
+		defer consumerPool.Close()
+	}
+	logBudget(a.logger, processBudget(cfg, "service", area))
 	rdb, err := openRedis(ctx, cfg.RedisURL, 64)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", area, err)
@@ -29,7 +39,7 @@ func runService(ctx context.Context, a *app, cfg Config, area string) error {
 	for _, other := range areas {
 		sources[other] = &eventlog.Client{BaseURL: cfg.ServiceURLs[other]}
 	}
-	ac := kit.AreaConfig{Pool: pool, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger}
+	ac := kit.AreaConfig{Pool: pool, ConsumerPool: consumerPool, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger}
 	svc, err := areaDefs[area].open(ctx, ac)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", area, err)

@@ -136,7 +136,9 @@ func cmdVerify(ctx context.Context, a *app, args []string) error {
 // runVerify verifies targets one after the other, printing each result.
 func runVerify(ctx context.Context, a *app, cfg Config, targets []verifyTarget, maxRows, partitions int) error {
 	// A small pool on each existing database: verify creates none.
-	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) { return connectPool(ctx, u, 4) })
+	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) {
+		return connectPool(ctx, u, verifySize(cfg, u), "crm-verify")
+	})
 	defer pools.close()
 	pool := pools.get
 	// The areas' logs are read straight from their databases: verify needs

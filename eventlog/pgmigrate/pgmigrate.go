@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,7 +52,18 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema, component string, fs
 			return fmt.Errorf("migrate %s: create schema: %w", schema, err)
 		}
 	}
-	return run(ctx, conn.Conn(), schema, component, sub)
+	if err := run(ctx, conn.Conn(), schema, component, sub); err != nil {
+		// tern holds a database-wide session advisory lock around each
+		// step and releases it with ctx: after a failure, above all a
+		// cancelled ctx, this session may still hold it, and a pooled
+		// connection keeping it would make every later migration of the
+		// database wait forever. Closing the session releases it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = conn.Conn().Close(cctx)
+		cancel()
+		return err
+	}
+	return nil
 }
 
 func run(ctx context.Context, conn *pgx.Conn, schema, component string, fsys fs.FS) error {

@@ -20,9 +20,15 @@ import (
 // AreaConfig is what every area process needs. The area's schema is its
 // name, in Pool's database.
 type AreaConfig struct {
-	Pool      *pgxpool.Pool
-	Redis     redis.UniversalClient
-	Namespace string
+	Pool *pgxpool.Pool
+	// ConsumerPool, on the same database as Pool, serves the consumers'
+	// apply transactions (default Pool). A reaction runs inside its
+	// consumer's transaction and then reads and appends through Pool, so
+	// with a pool of their own the consumers can never hold every
+	// connection a reaction waits for.
+	ConsumerPool *pgxpool.Pool
+	Redis        redis.UniversalClient
+	Namespace    string
 	// Partitions of every area's log in Redis (default 8).
 	Partitions int
 	// RelayMaxLen trims each partition stream (0: relay's default).
@@ -48,6 +54,9 @@ func (c *AreaConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ConsumerPool == nil {
+		c.ConsumerPool = c.Pool
 	}
 }
 
@@ -113,7 +122,7 @@ func NewArea(area string, cfg AreaConfig, log *eventlog.Log, routes []Route, sub
 		handlers := s.Handlers
 		c, err := consumer.New(consumer.Config{
 			Name: area, Area: s.Source, Namespace: cfg.Namespace, Partitions: cfg.Partitions,
-			Redis: cfg.Redis, Pool: cfg.Pool, Schema: area, Source: src, ConsumerID: cfg.ConsumerID, Logger: cfg.Logger,
+			Redis: cfg.Redis, Pool: cfg.ConsumerPool, Schema: area, Source: src, ConsumerID: cfg.ConsumerID, Logger: cfg.Logger,
 			Handler: consumer.HandlerFunc(func(ctx context.Context, b *consumer.Batch, ev eventlog.Event) (any, error) {
 				for _, h := range handlers {
 					if _, err := h.Apply(ctx, b, ev); err != nil {
