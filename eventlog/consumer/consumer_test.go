@@ -379,3 +379,34 @@ func TestSinksKeepTheirOwnProgress(t *testing.T) {
 		t.Errorf("DeadLettered = %d", n)
 	}
 }
+
+// A batch whose connection dies half way (the server ends the session
+// after some of its statements ran) leaves nothing behind: it is one
+// transaction, so the retry applies every event exactly once.
+func TestBatchLostMidwayLeavesNothing(t *testing.T) {
+	t.Parallel()
+	a, s := newArea(t), newSink(t)
+	rdb, ns := testenv.Redis(t)
+	startRelay(t, a, rdb, ns)
+	a.mustProduce(t, "s", 10, 60)
+	victim := a.appendOne(t, "victim")
+	a.mustProduce(t, "t", 10, 40)
+	var killed atomic.Int32
+	s.extra = HandlerFunc(func(ctx context.Context, b *Batch, ev eventlog.Event) (any, error) {
+		if ev.ID == victim.ID && killed.Add(1) == 1 {
+			b.Exec(`SELECT pg_terminate_backend(pg_backend_pid())`)
+		}
+		return ev.ID, nil
+	})
+	cfg := testConfig(t, s, a, rdb, ns)
+	cfg.BatchSize = 200
+	c := startConsumer(t, cfg, nil)
+	s.waitApplied(t, 101, 30*time.Second)
+	s.verify(t, a)
+	if killed.Load() < 2 {
+		t.Errorf("the victim's batch was tried %d times; want a retry after the lost connection", killed.Load())
+	}
+	if st := c.c.Stats(); st.DeadLettered != 0 || st.Applied != 101 {
+		t.Errorf("stats %+v: want 101 applied, none parked", st)
+	}
+}
