@@ -59,8 +59,8 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		title: fmt.Sprintf("Catch-up: relay and projector processes %d events behind", n),
 		note: fmt.Sprintf("The customers area's log holds %d events (CustomerRegistered, then 3 CustomerUpdated per customer, %d customers) and the Redis namespace is empty. "+
 			"First `crm service customers` starts: its relay copies the whole log into the 8 partition streams (trimmed to about 100,000 entries each). "+
-			"Then `crm projector` starts with nothing applied; each projection that follows the customers area (%s) finds its consumer group new and catches up from the service's log "+
-			"(`GET /events`; every partition reads the whole log and keeps its own events), then follows the stream. "+
+			"Then `crm projector` starts with nothing applied; its consumer of the customers area (one consumer, a sink per projection that follows the area: %s) catches up from the service's log "+
+			"(`GET /events`, pages of 1000, read once for all partitions; each page applied as one batch, one round trip and one transaction, to every projection), then follows the stream. "+
 			"It runs until all are caught up or for %s; applied counts each event at or below its partition's checkpoint, counted in the log afterwards. "+
 			"Time runs from the process's start; CPU is the process's user+system time over that span; resident memory is sampled every 50 ms (VmHWM, and ru_maxrss at exit); “at end” is VmRSS when caught up or when the window closed. "+
 			"Services and projectors run with Go's default GC settings (GOGC=300 is the default of gateway and dev only: cmd/crm/gc.go). Targets: each projection at least 20,000 events/s (its row's events/s: applied over the time it took, or over the window when it did not finish); memory bounded, not growing with the events behind. `-catchup-events` sets the events behind, `-catchup-window` the window.",

@@ -100,9 +100,10 @@ func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
 			"Baseline: the same final rows, read into memory first, written by pgx `CopyFrom` into plain tables of the same columns (no indexes) on one connection, in the same run. " +
 			"Ratio = COPY time / rebuild time: the share of the rebuild that writing its result takes. " +
 			"Process CPU is the rebuild process's user+system time (the rest of its wall time it waits on PostgreSQL and the log server). " +
-			"The rebuild is bound by round trips: Apply sends one statement per customer or relationship event and three per appointment or deal event " +
-			"(lock, private-table upsert, recomputed totals), each waiting for its answer, on one connection, one area after another; " +
-			"most of the process's CPU is the kernel's share of those round trips.",
+			"Each page of 1000 events is one batch: one round trip carrying one advisory-lock statement for the page's customers and one statement per customer or relationship event, " +
+			"two per appointment or deal event (private-table upsert, recomputed totals), in one transaction, one area after another. " +
+			"What bounds it now is PostgreSQL executing those statements one by one (about 1.5 per event); writing at COPY speed needs the events folded per entity in memory " +
+			"and written as set-based upserts, which the projections do not do yet.",
 		header: []string{"log events", "final rows", "rebuild", "rebuild events/s", "rebuild process CPU", "raw COPY", "COPY rows/s", "ratio"},
 	}
 	mem := section{
