@@ -81,8 +81,12 @@ func (l *Log) ReadStream(ctx context.Context, streamID string, afterVersion int6
 
 // ReadAllStream returns every event of a stream, for rebuilding an aggregate.
 func (l *Log) ReadAllStream(ctx context.Context, streamID string) ([]Event, error) {
+	return l.readStreamFrom(ctx, streamID, 0)
+}
+
+// readStreamFrom returns every event of a stream after version after.
+func (l *Log) readStreamFrom(ctx context.Context, streamID string, after int64) ([]Event, error) {
 	var all []Event
-	var after int64
 	for {
 		evs, err := l.ReadStream(ctx, streamID, after, MaxReadLimit)
 		if err != nil {
@@ -94,6 +98,49 @@ func (l *Log) ReadAllStream(ctx context.Context, streamID string) ([]Event, erro
 		}
 		after = evs[len(evs)-1].Version
 	}
+}
+
+// LookupAndReadStream is Lookup(key) and ReadAllStream(streamID) in one
+// round trip (a second only when the key is found or the stream is long):
+// a command's idempotency check and its aggregate's load together.
+func (l *Log) LookupAndReadStream(ctx context.Context, key, streamID string) (prev AppendResult, found bool, evs []Event, err error) {
+	b := &pgx.Batch{}
+	var first, last int64
+	b.Queue(l.q.lookupKey, key).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&first, &last)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	b.Queue(l.q.readStream, streamID, int64(0), MaxReadLimit).Query(func(rows pgx.Rows) error {
+		var err error
+		evs, err = scanEvents(rows)
+		return err
+	})
+	if err := l.cfg.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return AppendResult{}, false, nil, fmt.Errorf("eventlog %s: lookup key and read stream %s: %w", l.cfg.Schema, streamID, err)
+	}
+	if found {
+		rows, err := l.cfg.Pool.Query(ctx, l.q.readRange, first, last)
+		if err != nil {
+			return AppendResult{}, false, nil, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+		}
+		prevEvs, err := scanEvents(rows)
+		if err != nil {
+			return AppendResult{}, false, nil, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+		}
+		prev = AppendResult{Events: prevEvs, Duplicate: true}
+	}
+	if len(evs) == MaxReadLimit {
+		more, err := l.readStreamFrom(ctx, streamID, evs[len(evs)-1].Version)
+		if err != nil {
+			return AppendResult{}, false, nil, err
+		}
+		evs = append(evs, more...)
+	}
+	return prev, found, evs, nil
 }
 
 // Head is the position of the last committed event (0 for an empty log).

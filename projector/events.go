@@ -30,8 +30,11 @@ func (Events) Tables() []string { return []string{"events"} }
 // Apply implements Projection. It fails when the event's data is not JSON
 // or on a database error.
 func (Events) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
-	b.Exec(`INSERT INTO `+schema+`.events (area, position, id, stream_id, version, type, data, occurred_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT (area, position) DO NOTHING`,
+	// One statement per batch for all its events: nothing else reads the
+	// table within a batch.
+	b.Rows(`INSERT INTO `+schema+`.events (area, position, id, stream_id, version, type, data, occurred_at)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[]::jsonb[], $8::timestamptz[])
+		ON CONFLICT (area, position) DO NOTHING`,
 		area, ev.Position, ev.ID, ev.StreamID, ev.Version, ev.Type, string(ev.Data), ev.RecordedAt)
 	*out = append(*out, Change{Kind: KindEvent, ID: ev.ID, Refs: refs("area", area, "streamId", ev.StreamID)})
 	return nil

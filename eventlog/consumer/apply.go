@@ -80,7 +80,7 @@ func (l *loop) applyReady(ps []*part) error {
 					break items
 				}
 			}
-			mark, refMark := b.mark(), len(refs)
+			bm, refMark := b.mark(), len(refs)
 			for s, sink := range c.cfg.Sinks {
 				if pl.cp[s] >= pos {
 					continue
@@ -100,7 +100,7 @@ func (l *loop) applyReady(ps []*part) error {
 						}
 						if !l.fail(pt, s, it, err) {
 							// Nothing of this event in this batch, for any sink.
-							b.truncate(mark)
+							b.truncate(bm)
 							refs = refs[:refMark]
 							break items
 						}
@@ -178,16 +178,28 @@ func (l *loop) failed(err error, plans []planned, refs []ref) error {
 		return err
 	}
 	i := failedEvent(err)
+	events := 0 // distinct events in the batch (refs of one event are adjacent)
+	for k := range refs {
+		if k == 0 || refs[k].pt != refs[k-1].pt || refs[k].it.ev.Position != refs[k-1].it.ev.Position {
+			events++
+		}
+	}
 	switch {
 	case i >= 0 && refs[i].parked:
 		return fmt.Errorf("park event %s: %w", refs[i].it.ev.ID, err)
 	case i >= 0:
 		l.fail(refs[i].pt, refs[i].sink, refs[i].it, err)
-	case len(refs) == 1:
-		l.fail(refs[0].pt, refs[0].sink, refs[0].it, err)
-	case len(refs) > 1:
-		c.log.Warn("consumer: a batch failed at commit; applying its events one at a time", "events", len(refs), "err", err)
-		l.singles = len(refs)
+	case events == 1:
+		// One event, and no statement of it to blame: every sink that
+		// applied it counts a failure.
+		for _, r := range refs {
+			if !r.parked {
+				l.fail(r.pt, r.sink, r.it, err)
+			}
+		}
+	case events > 1:
+		c.log.Warn("consumer: a batch failed at commit; applying its events one at a time", "events", events, "err", err)
+		l.singles = events
 	default:
 		return err
 	}

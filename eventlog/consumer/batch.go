@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,15 @@ type Batch struct {
 	stmts []stmt
 	locks map[string]struct{}
 	ev    int // index of the event whose statements are being queued
+	rows  map[string]*rowsStmt
+	order []string // rows statements in first-use order
+}
+
+// rowsStmt collects the rows of one Rows statement: a column per
+// parameter, and the event each row came from.
+type rowsStmt struct {
+	cols [][]any
+	evs  []int
 }
 
 type stmt struct {
@@ -68,12 +78,56 @@ func (b *Batch) Lock(keys ...string) {
 	}
 }
 
+// Rows adds one row to a statement that takes its rows as arrays, one per
+// column (INSERT ... SELECT * FROM unnest($1::text[], $2::bigint[], ...)):
+// every call with the same sql appends one element to each array, and the
+// statement runs once per batch, after every other statement of the batch.
+// Use it for rows no other statement of the batch reads, such as an
+// append-only table; values of one column must have one Go type.
+func (b *Batch) Rows(sql string, vals ...any) {
+	if b.rows == nil {
+		b.rows = map[string]*rowsStmt{}
+	}
+	r := b.rows[sql]
+	if r == nil {
+		r = &rowsStmt{cols: make([][]any, len(vals))}
+		b.rows[sql] = r
+		b.order = append(b.order, sql)
+	}
+	for i, v := range vals {
+		r.cols[i] = append(r.cols[i], v)
+	}
+	r.evs = append(r.evs, b.ev)
+}
+
 // Len is the number of statements queued.
 func (b *Batch) Len() int { return len(b.stmts) }
 
 // mark and truncate drop what one event queued when its handler fails.
-func (b *Batch) mark() int       { return len(b.stmts) }
-func (b *Batch) truncate(at int) { b.stmts = b.stmts[:at] }
+// A mark also records how many rows each Rows statement held.
+func (b *Batch) mark() mark {
+	m := mark{stmts: len(b.stmts), rows: make(map[string]int, len(b.rows))}
+	for k, r := range b.rows {
+		m.rows[k] = len(r.evs)
+	}
+	return m
+}
+
+func (b *Batch) truncate(m mark) {
+	b.stmts = b.stmts[:m.stmts]
+	for k, r := range b.rows {
+		n := m.rows[k]
+		for i := range r.cols {
+			r.cols[i] = r.cols[i][:n]
+		}
+		r.evs = r.evs[:n]
+	}
+}
+
+type mark struct {
+	stmts int
+	rows  map[string]int
+}
 
 // lockSQL takes the batch's advisory locks in key order.
 const lockSQL = `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) s`
@@ -109,6 +163,24 @@ func (b *Batch) Send(ctx context.Context, q interface {
 		all = append(all, stmt{sql: lockSQL, args: []any{keys}, ev: -1})
 	}
 	all = append(all, b.stmts...)
+	for _, sql := range b.order {
+		r := b.rows[sql]
+		if len(r.evs) == 0 {
+			continue
+		}
+		args := make([]any, len(r.cols))
+		for i, col := range r.cols {
+			args[i] = typedSlice(col)
+		}
+		ev := r.evs[0]
+		for _, e := range r.evs {
+			if e != ev {
+				ev = -1 // rows of several events: no one to blame
+				break
+			}
+		}
+		all = append(all, stmt{sql: sql, args: args, ev: ev})
+	}
 	if len(all) == 0 {
 		return nil
 	}
@@ -177,4 +249,20 @@ func ApplyEvents(ctx context.Context, q interface {
 		return nil, err
 	}
 	return results, nil
+}
+
+// typedSlice turns a column of values of one Go type into a slice of that
+// type, which pgx encodes as the parameter's array.
+func typedSlice(col []any) any {
+	t := reflect.TypeOf(col[0])
+	if t == nil {
+		return col
+	}
+	out := reflect.MakeSlice(reflect.SliceOf(t), len(col), len(col))
+	for i, v := range col {
+		if v != nil {
+			out.Index(i).Set(reflect.ValueOf(v))
+		}
+	}
+	return out.Interface()
 }

@@ -68,17 +68,34 @@ type Executor struct {
 // "the outcome of the write is unknown", never UNAVAILABLE (which says
 // nothing was recorded).
 func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *int64, decide func(ctx context.Context) (Plan, error)) (wire.Result, error) {
-	if prev, ok, err := x.Log.Lookup(ctx, meta.IdempotencyKey); err != nil {
-		return wire.Result{}, unavailable(err)
-	} else if ok {
-		return x.result(primaryOf(prev.Events), prev, 0), nil
+	// The idempotency check rides with the decision's first Load (one round
+	// trip for both); it is done on its own when the decision loads nothing.
+	var pl *pendingLookup
+	if meta.IdempotencyKey != "" {
+		pl = &pendingLookup{log: x.Log, key: meta.IdempotencyKey}
 	}
 	attempts := x.MaxAttempts
 	if attempts <= 0 {
 		attempts = 10
 	}
 	for attempt := 1; ; attempt++ {
-		plan, err := decide(ctx)
+		dctx := ctx
+		if pl != nil && !pl.done {
+			dctx = context.WithValue(ctx, pendingLookupKey{}, pl)
+		}
+		plan, err := decide(dctx)
+		if pl != nil && !pl.done {
+			pl.prev, pl.found, pl.err = x.Log.Lookup(ctx, pl.key)
+			pl.done = true
+		}
+		if pl != nil && attempt == 1 {
+			if pl.err != nil {
+				return wire.Result{}, unavailable(pl.err)
+			}
+			if pl.found {
+				return x.result(primaryOf(pl.prev.Events), pl.prev, 0), nil
+			}
+		}
 		if err != nil {
 			return wire.Result{}, err
 		}
@@ -218,7 +235,14 @@ func unavailable(err error) error {
 // Load reads a stream and folds each event, decoded by decode, into the
 // aggregate through apply. It returns the stream's version.
 func Load[E any](ctx context.Context, log *eventlog.Log, streamID string, decode func(string, []byte) (E, error), apply func(E)) (int64, error) {
-	evs, err := log.ReadAllStream(ctx, streamID)
+	var evs []eventlog.Event
+	var err error
+	if pl, _ := ctx.Value(pendingLookupKey{}).(*pendingLookup); pl != nil && !pl.done && pl.log == log {
+		pl.prev, pl.found, evs, pl.err = log.LookupAndReadStream(ctx, pl.key, streamID)
+		pl.done, err = true, pl.err
+	} else {
+		evs, err = log.ReadAllStream(ctx, streamID)
+	}
 	if err != nil {
 		return 0, unavailable(err)
 	}
@@ -243,3 +267,16 @@ func Events[E DomainEvent](evs []E) []DomainEvent {
 	}
 	return out
 }
+
+// pendingLookup is a command's idempotency check waiting to ride with the
+// first Load of its decision (see Executor.Run).
+type pendingLookup struct {
+	log   *eventlog.Log
+	key   string
+	done  bool
+	found bool
+	prev  eventlog.AppendResult
+	err   error
+}
+
+type pendingLookupKey struct{}
