@@ -498,10 +498,11 @@ plan_redis() {
 	start=$(printf 'cd %q && runuser -u %q -- %q' "$cwd" "$user" "$exe")
 	[ -z "$conf" ] || start+=$(printf ' %q' "$conf")
 	start+=$(printf ' %q' "${args[@]}" --daemonize yes)
-	# SHUTDOWN SAVE writes its data to dir/dbfilename, which it loads again
-	# when restarted; NOSAVE only if saving fails.
+	# SHUTDOWN NOSAVE: the server keeps nothing on disk, and a snapshot left
+	# behind would be loaded by every later start; it comes back empty, as
+	# after any restart (the CRM catches up from its logs).
 	printf 'Redis pid %s (%s as %s%s)\t%s\t%s\n' "$pid" "$exe" "$user" "${conf:+, config $conf}" \
-		"redis-cli -h 127.0.0.1 -p 6379 SHUTDOWN SAVE || redis-cli -h 127.0.0.1 -p 6379 SHUTDOWN NOSAVE" "$start"
+		"redis-cli -h 127.0.0.1 -p 6379 SHUTDOWN NOSAVE" "$start"
 }
 
 plan_host_servers() {
