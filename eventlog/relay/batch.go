@@ -62,12 +62,21 @@ func (r *Relay) activeLoop(ctx context.Context, ls *lockSession) error {
 		}
 		if n == 0 {
 			// Idle: keep the mark present, also after Redis restarted
-			// empty (it costs one SET per wake-up).
+			// empty (it costs one SET per wake-up), and record progress.
 			if err := r.markRelayed(ctx, st.position); err != nil && ctx.Err() == nil {
 				r.fail("mark relayed position", err)
 			}
+			if st.dirty {
+				if err := r.saveProgress(ctx, &st); err != nil && ctx.Err() == nil {
+					r.fail("record progress", err)
+				}
+			}
 		}
-		if err := ls.wait(ctx, r.cfg.SafetyPoll, st.position); err != nil {
+		poll := r.cfg.SafetyPoll
+		if st.dirty { // look again when the record is due, to make it
+			poll = max(progressEvery-time.Since(st.savedAt), time.Millisecond)
+		}
+		if err := ls.wait(ctx, poll, st.position); err != nil {
 			return err
 		}
 	}
@@ -119,10 +128,13 @@ func (r *Relay) step(ctx context.Context, rd *reader, st *progress) (int, error)
 	if r.afterXADD != nil && r.afterXADD() {
 		return len(evs), errCrash
 	}
-	// A failed record is retried with the next batch or at stop; until
+	// Recorded at most every progressEvery while busy (and as soon as the
+	// relay is idle); a failed record is retried later or at stop. Until
 	// then a crash only means re-sends.
-	if err := r.saveProgress(bctx, st); err != nil {
-		return len(evs), err
+	if time.Since(st.savedAt) >= progressEvery {
+		if err := r.saveProgress(bctx, st); err != nil {
+			return len(evs), err
+		}
 	}
 	return len(evs), gapErr
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -28,7 +29,14 @@ type progress struct {
 	last     []int64
 	// dirty: copied into Redis but not yet recorded.
 	dirty bool
+	// savedAt is when the progress was last recorded.
+	savedAt time.Time
 }
+
+// progressEvery is how often a busy relay records its progress: not after
+// every batch, since a crash before the record only means re-sends, which
+// Redis refuses by their explicit ids. An idle relay records it at once.
+const progressEvery = time.Second
 
 // loadProgress returns the recorded progress, creating the area's row on
 // first use. A row recorded with another partition count is a fatal
@@ -65,6 +73,6 @@ func (r *Relay) saveProgress(ctx context.Context, st *progress) error {
 	if err != nil {
 		return fmt.Errorf("relay %s: record progress at %d: %w", r.cfg.Area, st.position, err)
 	}
-	st.dirty = false
+	st.dirty, st.savedAt = false, time.Now()
 	return nil
 }
