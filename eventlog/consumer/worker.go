@@ -102,7 +102,15 @@ type loop struct {
 	// none).
 	epoch       string
 	idleRelayed int64
+	// settling counts the short reads left after traffic: the two empty
+	// reads that record the through mark come quickly after a burst, so
+	// the partitions that got nothing are marked applied within a fraction
+	// of a second, not two Blocks later.
+	settling int
 }
+
+// settleBlock is how long a read waits while settling after traffic.
+const settleBlock = 100 * time.Millisecond
 
 func (l *loop) stopping() bool {
 	select {
@@ -246,6 +254,9 @@ func (l *loop) sorted() []*part {
 // all of them at once. Partitions with held work shorten the wait.
 func (l *loop) read(ps []*part) error {
 	block := l.c.cfg.Block
+	if l.settling > 0 {
+		block = min(block, settleBlock)
+	}
 	now := time.Now()
 	for _, pt := range l.parts {
 		if pt.held(now) {
@@ -266,9 +277,10 @@ func (l *loop) read(ps []*part) error {
 	}
 	res, err := l.rd.read(l.ctx, args)
 	if errors.Is(err, redis.Nil) {
+		l.settling = max(l.settling-1, 0)
 		return l.idle(ps)
 	}
-	l.idleRelayed = -1
+	l.idleRelayed, l.settling = -1, 2
 	if err != nil {
 		if l.stopping() {
 			return errStopping
