@@ -123,15 +123,9 @@ func (l *Log) LookupAndReadStream(ctx context.Context, key, streamID string) (pr
 		return AppendResult{}, false, nil, fmt.Errorf("eventlog %s: lookup key and read stream %s: %w", l.cfg.Schema, streamID, err)
 	}
 	if found {
-		rows, err := l.cfg.Pool.Query(ctx, l.q.readRange, first, last)
-		if err != nil {
-			return AppendResult{}, false, nil, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+		if prev, err = l.recorded(ctx, first, last); err != nil {
+			return AppendResult{}, false, nil, err
 		}
-		prevEvs, err := scanEvents(rows)
-		if err != nil {
-			return AppendResult{}, false, nil, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
-		}
-		prev = AppendResult{Events: prevEvs, Duplicate: true}
 	}
 	if len(evs) == MaxReadLimit {
 		more, err := l.readStreamFrom(ctx, streamID, evs[len(evs)-1].Version)
@@ -183,13 +177,20 @@ func (l *Log) Lookup(ctx context.Context, key string) (res AppendResult, ok bool
 	if err != nil {
 		return AppendResult{}, false, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
 	}
+	res, err = l.recorded(ctx, first, last)
+	return res, err == nil, err
+}
+
+// recorded is the outcome of the append that recorded positions first to
+// last (a duplicate's answer).
+func (l *Log) recorded(ctx context.Context, first, last int64) (AppendResult, error) {
 	rows, err := l.cfg.Pool.Query(ctx, l.q.readRange, first, last)
 	if err != nil {
-		return AppendResult{}, false, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+		return AppendResult{}, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
 	}
 	evs, err := scanEvents(rows)
 	if err != nil {
-		return AppendResult{}, false, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
+		return AppendResult{}, fmt.Errorf("eventlog %s: lookup key: %w", l.cfg.Schema, err)
 	}
-	return AppendResult{Events: evs, Duplicate: true}, true, nil
+	return AppendResult{Events: evs, Duplicate: true}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"reflect"
@@ -167,7 +166,7 @@ func handler(p Projection, schema, area string) consumer.Handler {
 
 // applyEvents applies evs of area to p's tables in schema in one batch on
 // q (a transaction) and returns what changed per event. On failure,
-// failedAt tells which event.
+// consumer.FailedEvent tells which event.
 func applyEvents(ctx context.Context, q interface {
 	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 }, p Projection, schema, area string, evs []eventlog.Event) ([][]Change, error) {
@@ -180,13 +179,4 @@ func applyEvents(ctx context.Context, q interface {
 		out[i] = *r.(*[]Change)
 	}
 	return out, nil
-}
-
-// failedAt is the index of the event a failed applyEvents names, or -1.
-func failedAt(err error) int {
-	var se *consumer.StatementError
-	if errors.As(err, &se) {
-		return se.Event
-	}
-	return -1
 }

@@ -320,7 +320,7 @@ func (rb *rebuild) applyPage(ctx context.Context, area string, evs []eventlog.Ev
 	var skipped []string
 	err := pgx.BeginFunc(ctx, rb.cfg.Pool, func(tx pgx.Tx) error {
 		_, err := applyEvents(ctx, tx, rb.cfg.Projection, rb.scratch, area, evs)
-		if i := failedAt(err); i >= 0 {
+		if i := consumer.FailedEvent(err); i >= 0 {
 			return &applyError{ev: evs[i], err: err}
 		}
 		return err

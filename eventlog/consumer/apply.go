@@ -177,7 +177,7 @@ func (l *loop) failed(err error, plans []planned, refs []ref) error {
 	if transient(err) {
 		return err
 	}
-	i := failedEvent(err)
+	i := FailedEvent(err)
 	events := 0 // distinct events in the batch (refs of one event are adjacent)
 	for k := range refs {
 		if k == 0 || refs[k].pt != refs[k-1].pt || refs[k].it.ev.Position != refs[k-1].it.ev.Position {

@@ -19,11 +19,12 @@ import (
 // whole. Statements run in the order queued and see the effects of the
 // statements before them.
 type Batch struct {
-	stmts []stmt
-	locks map[string]struct{}
-	ev    int // index of the event whose statements are being queued
-	rows  map[string]*rowsStmt
-	order []string // rows statements in first-use order
+	stmts  []stmt
+	locks  map[string]struct{}
+	ev     int // index of the event whose statements are being queued
+	rows   map[string]*rowsStmt
+	order  []string    // rows statements in first-use order
+	rowLog []*rowsStmt // the statement of every row added, in order
 }
 
 // rowsStmt collects the rows of one Rows statement: a column per
@@ -98,36 +99,31 @@ func (b *Batch) Rows(sql string, vals ...any) {
 		r.cols[i] = append(r.cols[i], v)
 	}
 	r.evs = append(r.evs, b.ev)
+	b.rowLog = append(b.rowLog, r)
 }
 
 // Len is the number of statements queued.
 func (b *Batch) Len() int { return len(b.stmts) }
 
 // mark and truncate drop what one event queued when its handler fails.
-// A mark also records how many rows each Rows statement held.
-func (b *Batch) mark() mark {
-	m := mark{stmts: len(b.stmts), rows: make(map[string]int, len(b.rows))}
-	for k, r := range b.rows {
-		m.rows[k] = len(r.evs)
-	}
-	return m
-}
+// A mark is how many statements and Rows rows the batch held.
+func (b *Batch) mark() mark { return mark{stmts: len(b.stmts), rows: len(b.rowLog)} }
 
+// truncate drops what was queued since m: statements, and the rows added
+// to Rows statements since (each the last of its statement).
 func (b *Batch) truncate(m mark) {
 	b.stmts = b.stmts[:m.stmts]
-	for k, r := range b.rows {
-		n := m.rows[k]
+	for _, r := range slices.Backward(b.rowLog[m.rows:]) {
+		n := len(r.evs) - 1
 		for i := range r.cols {
 			r.cols[i] = r.cols[i][:n]
 		}
 		r.evs = r.evs[:n]
 	}
+	b.rowLog = b.rowLog[:m.rows]
 }
 
-type mark struct {
-	stmts int
-	rows  map[string]int
-}
+type mark struct{ stmts, rows int }
 
 // lockSQL takes the batch's advisory locks in key order.
 const lockSQL = `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) s`
@@ -218,8 +214,9 @@ func (b *Batch) Send(ctx context.Context, q interface {
 	return nil
 }
 
-// failedEvent returns the index of the event a Send error names, or -1.
-func failedEvent(err error) int {
+// FailedEvent returns the index of the event a Send or ApplyEvents error
+// names, or -1.
+func FailedEvent(err error) int {
 	var se *StatementError
 	if errors.As(err, &se) {
 		return se.Event

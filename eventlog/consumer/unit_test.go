@@ -122,3 +122,25 @@ func TestBackoffDoublesUpToMax(t *testing.T) {
 		}
 	}
 }
+
+// Truncating a batch to a mark drops the statements and the Rows rows
+// queued since, whatever statements they went to, and keeps the rest.
+func TestBatchTruncateDropsRowsSinceMark(t *testing.T) {
+	t.Parallel()
+	b := &Batch{}
+	b.Rows("a", 1, "x")
+	b.Exec("s1")
+	m := b.mark()
+	b.ev = 1
+	b.Rows("b", 2)
+	b.Rows("a", 3, "y")
+	b.Exec("s2")
+	b.truncate(m)
+	if len(b.stmts) != 1 || len(b.rows["a"].evs) != 1 || len(b.rows["a"].cols[1]) != 1 || len(b.rows["b"].evs) != 0 {
+		t.Fatalf("after truncate: %d statements, rows a %v, rows b %v", len(b.stmts), b.rows["a"].cols, b.rows["b"].cols)
+	}
+	b.Rows("a", 4, "z")
+	if got := b.rows["a"].cols[0]; len(got) != 2 || got[1] != 4 {
+		t.Fatalf("rows after a new Rows call: %v", got)
+	}
+}

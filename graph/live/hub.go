@@ -108,18 +108,9 @@ func (h *Hub) follow(ctx context.Context, ps *redis.PubSub) {
 			if !ok {
 				return
 			}
-			// One commit of one consumer: an array with an announcement
-			// per projection (or a single object).
+			// One commit of one consumer: an announcement per projection.
 			var as []Announcement
-			p := []byte(m.Payload)
-			if len(p) > 0 && p[0] != '[' {
-				as = append(as, Announcement{})
-				err := json.Unmarshal(p, &as[0])
-				if err != nil {
-					h.log.Warn("live: bad announcement", "err", err)
-					continue
-				}
-			} else if err := json.Unmarshal(p, &as); err != nil {
+			if err := json.Unmarshal([]byte(m.Payload), &as); err != nil {
 				h.log.Warn("live: bad announcement", "err", err)
 				continue
 			}

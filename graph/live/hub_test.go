@@ -23,8 +23,8 @@ func TestFanOutAndCleanup(t *testing.T) {
 	subCtx, unsub := context.WithCancel(ctx)
 	mine := h.Subscribe(subCtx, func(c Change) bool { return c.Kind == "Customer" && c.ID == "cus_1" })
 	all := h.Subscribe(ctx, func(c Change) bool { return true })
-	msg, _ := json.Marshal(Announcement{Projection: "customers", Area: "customers", Positions: []PartitionPosition{{Partition: 1, Position: 7}},
-		Changes: []Change{{Kind: "Customer", ID: "cus_2"}, {Kind: "Customer", ID: "cus_1"}}})
+	msg, _ := json.Marshal([]Announcement{{Projection: "customers", Area: "customers", Positions: []PartitionPosition{{Partition: 1, Position: 7}},
+		Changes: []Change{{Kind: "Customer", ID: "cus_2"}, {Kind: "Customer", ID: "cus_1"}}}})
 	// The subscription to Redis is asynchronous: publish until received.
 	testenv.Eventually(t, 10*time.Second, func() error {
 		rdb.Publish(ctx, ns+":changes", msg)
