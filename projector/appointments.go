@@ -120,14 +120,23 @@ func (Appointments) finish(b *consumer.Batch, out *[]Change, schema string, ev e
 }
 
 // name records a customer's or salesperson's name (who is "customer" or
-// "salesperson", a constant) and writes it into their appointments.
+// "salesperson", a constant) and, once the batch's names are written,
+// copies it into their appointments.
 func (Appointments) name(b *consumer.Batch, out *[]Change, schema, who, id, name string) {
 	lockKeys(b, schema+".appointments", id)
-	b.Exec(`INSERT INTO `+schema+`.appointment_names (id, name) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET name = $2`, id, name)
-	appointmentRows(b, out, `UPDATE `+schema+`.appointments AS a SET `+who+`_name = $2
-		WHERE `+who+`_id = $1 AND `+who+`_name IS DISTINCT FROM $2
-		RETURNING a.id, a.customer_id, a.salesperson_id`, id, name)
+	b.Upsert(consumer.Table{Name: schema + ".appointment_names", Key: "id"}, nil, id, "name", name)
+	b.Refresh(`UPDATE `+schema+`.appointments AS a SET `+who+`_name = n.name
+		FROM `+schema+`.appointment_names n
+		WHERE n.id = ANY($1::text[]) AND a.`+who+`_id = n.id AND a.`+who+`_name IS DISTINCT FROM n.name
+		RETURNING a.id, a.customer_id, a.salesperson_id`, id, func(row pgx.Row) error {
+		var id string
+		var customerID, salespersonID *string
+		if err := row.Scan(&id, &customerID, &salespersonID); err != nil {
+			return err
+		}
+		*out = append(*out, appointmentChange(id, customerID, salespersonID))
+		return nil
+	})
 }
 
 // appointmentRows queues a statement returning (id, customer_id,
@@ -137,10 +146,14 @@ func appointmentRows(b *consumer.Batch, out *[]Change, sql string, args ...any) 
 		var id string
 		var customerID, salespersonID *string
 		_, err := pgx.ForEachRow(rows, []any{&id, &customerID, &salespersonID}, func() error {
-			*out = append(*out, Change{Kind: KindAppointment, ID: id,
-				Refs: refs(RefCustomer, deref(customerID), RefSalesperson, deref(salespersonID))})
+			*out = append(*out, appointmentChange(id, customerID, salespersonID))
 			return nil
 		})
 		return err
 	}, sql, args...)
+}
+
+// appointmentChange names a changed appointment.
+func appointmentChange(id string, customerID, salespersonID *string) Change {
+	return Change{Kind: KindAppointment, ID: id, Refs: refs(RefCustomer, deref(customerID), RefSalesperson, deref(salespersonID))}
 }

@@ -55,7 +55,7 @@ func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 		if e, err = decode[cmp.CampaignCreated](ev.Data, ev.Type); err == nil {
 			campaignRow(b, out, schema, e.CampaignID, `INSERT INTO `+t+` AS c (id, name, status, starts_at, ends_at,
 				open_deal_count, won_totals, version, created_at)
-				SELECT $1, $2, 'DRAFT', $3, $4, `+dealTotals(schema+".deals", "campaign_id")+`, $5, $6
+				SELECT $1, $2, 'DRAFT', $3, $4, `+dealTotals(schema+".deals", "campaign_id", "$1")+`, $5, $6
 				ON CONFLICT (id) DO UPDATE SET name = $2, status = 'DRAFT', starts_at = $3, ends_at = $4,
 					open_deal_count = EXCLUDED.open_deal_count, won_totals = EXCLUDED.won_totals, version = $5, created_at = $6
 				RETURNING c.id`, e.CampaignID, e.Name, e.StartsAt, e.EndsAt, ev.Version, ev.RecordedAt)
@@ -112,25 +112,26 @@ func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 }
 
 // deal upserts the deal at stage (the events repeat all of its data, so a
-// missing predecessor loses nothing) and recomputes its campaign's totals.
+// missing predecessor loses nothing) and has its campaign's totals
+// recomputed once the batch's deals are written. A deal's campaign is the
+// one it was first recorded with (it never changes in the campaigns area),
+// so the campaign recomputed is the same however events are batched.
 func (Campaigns) deal(b *consumer.Batch, out *[]Change, schema string, ev eventlog.Event, d cmp.DealOpened, stage, reason string) {
 	lockKeys(b, schema+".campaigns", d.CampaignID)
-	b.Exec(`INSERT INTO `+schema+`.deals (id, customer_id, campaign_id, offer_id, sales_rep_id, product,
-		amount, currency, stage, lost_reason, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $12)
-		ON CONFLICT (id) DO UPDATE SET customer_id = $2, campaign_id = $3, offer_id = $4, sales_rep_id = $5, product = $6,
-			amount = $7::numeric, currency = $8, stage = $9, lost_reason = $10, version = $11, updated_at = $12`,
-		d.DealID, d.CustomerID, nullIfEmpty(d.CampaignID), nullIfEmpty(d.OfferID), nullIfEmpty(d.SalesRepID), d.Product,
-		d.Value.Amount, d.Value.CurrencyCode, stage, nullIfEmpty(reason), ev.Version, ev.RecordedAt)
+	b.Upsert(consumer.Table{Name: schema + ".deals", Key: "id", InsertOnly: []string{"campaign_id", "created_at"},
+		Casts: map[string]string{"amount": "numeric"}}, nil, d.DealID,
+		"customer_id", d.CustomerID, "campaign_id", nullIfEmpty(d.CampaignID), "offer_id", nullIfEmpty(d.OfferID),
+		"sales_rep_id", nullIfEmpty(d.SalesRepID), "product", d.Product, "amount", d.Value.Amount,
+		"currency", d.Value.CurrencyCode, "stage", stage, "lost_reason", nullIfEmpty(reason), "version", ev.Version,
+		"created_at", ev.RecordedAt, "updated_at", ev.RecordedAt)
 	*out = append(*out, Change{Kind: KindDeal, ID: d.DealID,
 		Refs: refs(RefCustomer, d.CustomerID, RefCampaign, d.CampaignID, RefSalesperson, d.SalesRepID)})
-	if d.CampaignID == "" {
-		return
-	}
 	// Only an existing campaign is updated: CampaignCreated counts the deals
 	// that came first.
-	campaignRow(b, out, schema, d.CampaignID, `UPDATE `+schema+`.campaigns AS c SET (open_deal_count, won_totals) = (SELECT `+
-		dealTotals(schema+".deals", "campaign_id")+`) WHERE id = $1 RETURNING c.id`, d.CampaignID)
+	b.Refresh(`UPDATE `+schema+`.campaigns AS c SET (open_deal_count, won_totals) = (SELECT `+
+		dealTotals(schema+".deals", "campaign_id", "c.id")+`)
+		WHERE c.id IN (SELECT campaign_id FROM `+schema+`.deals WHERE id = ANY($1::text[]))
+		RETURNING c.id`, d.DealID, campaignChanged(out))
 }
 
 // campaignRow queues a statement returning the campaign's id, under the
@@ -138,12 +139,17 @@ func (Campaigns) deal(b *consumer.Batch, out *[]Change, schema string, ev eventl
 // campaign is unknown: no change).
 func campaignRow(b *consumer.Batch, out *[]Change, schema, id, sql string, args ...any) {
 	lockKeys(b, schema+".campaigns", id)
-	b.QueryRow(func(row pgx.Row) error {
+	b.QueryRow(campaignChanged(out), sql, args...)
+}
+
+// campaignChanged names in out each campaign a statement returns as (id).
+func campaignChanged(out *[]Change) func(pgx.Row) error {
+	return func(row pgx.Row) error {
 		var id string
 		if err := row.Scan(&id); err != nil {
 			return err
 		}
 		*out = append(*out, Change{Kind: KindCampaign, ID: id, Refs: refs(RefCampaign, id)})
 		return nil
-	}, sql, args...)
+	}
 }

@@ -3,6 +3,7 @@ package projector
 import (
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,61 +49,47 @@ func (Customers) Tables() []string {
 // database error; events it does not use return no change.
 func (c Customers) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error {
 	var err error
-	t := schema + ".customers"
 	switch area + "/" + ev.Type {
 	case AreaCustomers + "/" + cus.TypeCustomerRegistered:
 		var e cus.CustomerRegistered
 		if e, err = decode[cus.CustomerRegistered](ev.Data, ev.Type); err == nil {
 			a := addr(e.Address)
-			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, registered, name, email, phone, street, city,
-				postal_code, country, status, version, created_at, updated_at)
-				VALUES ($1, true, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE', $9, $10, $10)
-				ON CONFLICT (id) DO UPDATE SET registered = true, name = $2, email = $3, phone = $4, street = $5,
-					city = $6, postal_code = $7, country = $8, status = 'ACTIVE', version = $9, created_at = $10, updated_at = $10
-				RETURNING c.id, c.sales_rep_id`,
-				e.CustomerID, e.Name, e.Email, nullIfEmpty(e.Phone), a[0], a[1], a[2], a[3], ev.Version, e.RegisteredAt)
+			c.row(b, out, schema, e.CustomerID, "registered", true, "name", e.Name, "email", e.Email,
+				"phone", nullIfEmpty(e.Phone), "street", a[0], "city", a[1], "postal_code", a[2], "country", a[3],
+				"status", "ACTIVE", "version", ev.Version, "created_at", e.RegisteredAt, "updated_at", e.RegisteredAt)
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerUpdated:
 		var e cus.CustomerUpdated
 		if e, err = decode[cus.CustomerUpdated](ev.Data, ev.Type); err == nil {
 			a := addr(e.Address)
-			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, name, email, phone, street, city,
-				postal_code, country, version, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-				ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, phone = $4, street = $5,
-					city = $6, postal_code = $7, country = $8, version = $9, updated_at = $10
-				RETURNING c.id, c.sales_rep_id`,
-				e.CustomerID, e.Name, e.Email, nullIfEmpty(e.Phone), a[0], a[1], a[2], a[3], ev.Version, e.UpdatedAt)
+			c.row(b, out, schema, e.CustomerID, "name", e.Name, "email", e.Email,
+				"phone", nullIfEmpty(e.Phone), "street", a[0], "city", a[1], "postal_code", a[2], "country", a[3],
+				"version", ev.Version, "updated_at", e.UpdatedAt)
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerArchived:
 		var e cus.CustomerArchived
 		if e, err = decode[cus.CustomerArchived](ev.Data, ev.Type); err == nil {
-			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, status, version, updated_at)
-				VALUES ($1, 'ARCHIVED', $2, $3)
-				ON CONFLICT (id) DO UPDATE SET status = 'ARCHIVED', version = $2, updated_at = $3
-				RETURNING c.id, c.sales_rep_id`, e.CustomerID, ev.Version, e.ArchivedAt)
+			c.row(b, out, schema, e.CustomerID, "status", "ARCHIVED", "version", ev.Version, "updated_at", e.ArchivedAt)
 		}
 	case AreaRelationships + "/" + rel.TypeAccountTeamAssigned:
 		var e rel.AccountTeamAssigned
 		if e, err = decode[rel.AccountTeamAssigned](ev.Data, ev.Type); err == nil {
-			customerRow(b, out, schema, e.CustomerID, `INSERT INTO `+t+` AS c (id, sales_rep_id, manager_id) VALUES ($1, $2, $3)
-				ON CONFLICT (id) DO UPDATE SET sales_rep_id = $2, manager_id = $3
-				RETURNING c.id, c.sales_rep_id`, e.CustomerID, nullIfEmpty(e.SalesRepID), nullIfEmpty(e.ManagerID))
+			c.row(b, out, schema, e.CustomerID, "sales_rep_id", nullIfEmpty(e.SalesRepID), "manager_id", nullIfEmpty(e.ManagerID))
 		}
 	case AreaRelationships + "/" + rel.TypeInterestRecorded:
 		var e rel.InterestRecorded
 		if e, err = decode[rel.InterestRecorded](ev.Data, ev.Type); err == nil {
-			c.setList(b, out, schema, "interests", e.CustomerID, e.Interests)
+			c.row(b, out, schema, e.CustomerID, "interests", nonNilStrings(e.Interests))
 		}
 	case AreaRelationships + "/" + rel.TypeInterestRemoved:
 		var e rel.InterestRemoved
 		if e, err = decode[rel.InterestRemoved](ev.Data, ev.Type); err == nil {
-			c.setList(b, out, schema, "interests", e.CustomerID, e.Interests)
+			c.row(b, out, schema, e.CustomerID, "interests", nonNilStrings(e.Interests))
 		}
 	case AreaRelationships + "/" + rel.TypeProductAdded:
 		var e rel.ProductAdded
 		if e, err = decode[rel.ProductAdded](ev.Data, ev.Type); err == nil {
-			c.setList(b, out, schema, "products", e.CustomerID, e.Products)
+			c.row(b, out, schema, e.CustomerID, "products", nonNilStrings(e.Products))
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
@@ -156,12 +143,19 @@ func addr(a *cus.Address) [4]*string {
 	return [4]*string{nullIfEmpty(a.Street), nullIfEmpty(a.City), nullIfEmpty(a.PostalCode), nullIfEmpty(a.Country)}
 }
 
-// customerRow queues an upsert of customer id returning (id,
-// sales_rep_id), under the customer's lock, and names the changed customer
-// in out once it has run.
-func customerRow(b *consumer.Batch, out *[]Change, schema, id, sql string, args ...any) {
+// row folds an upsert of customer id's columns (name, value pairs) into
+// the batch's set-based upsert of customers, under the customer's lock;
+// the changed customer is named in out once it has run.
+func (Customers) row(b *consumer.Batch, out *[]Change, schema, id string, cols ...any) {
 	lockKeys(b, schema+".customers", id)
-	b.QueryRow(func(row pgx.Row) error {
+	b.Upsert(consumer.Table{Name: schema + ".customers", Key: "id", Returning: "id, sales_rep_id"},
+		customerChanged(out), id, cols...)
+}
+
+// customerChanged names in out each customer a statement returns as (id,
+// sales_rep_id).
+func customerChanged(out *[]Change) func(pgx.Row) error {
+	return func(row pgx.Row) error {
 		var id string
 		var rep *string
 		if err := row.Scan(&id, &rep); err != nil {
@@ -169,51 +163,52 @@ func customerRow(b *consumer.Batch, out *[]Change, schema, id, sql string, args 
 		}
 		*out = append(*out, Change{Kind: KindCustomer, ID: id, Refs: refs(RefCustomer, id, RefSalesperson, deref(rep))})
 		return nil
-	}, sql, args...)
-}
-
-// setList replaces a text[] column with the full list an event carries.
-func (Customers) setList(b *consumer.Batch, out *[]Change, schema, col, id string, list []string) {
-	customerRow(b, out, schema, id, `INSERT INTO `+schema+`.customers AS c (id, `+col+`) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET `+col+` = $2 RETURNING c.id, c.sales_rep_id`, id, nonNilStrings(list))
+	}
 }
 
 // appointment records the appointment's state in customer_appointments and
-// recomputes the customer's upcoming count and next appointment.
-func (Customers) appointment(b *consumer.Batch, out *[]Change, schema, id, customerID string, startsAt any, status string) {
+// has its customer's upcoming count and next appointment recomputed once
+// the batch's appointment rows are written. The customer an appointment
+// belongs to is the one it was first recorded with (it never changes in
+// the appointments area): recomputing that owner, rather than the customer
+// an event names, makes the result the same however events are batched.
+func (Customers) appointment(b *consumer.Batch, out *[]Change, schema, id, customerID string, startsAt time.Time, status string) {
 	lockKeys(b, schema+".customers", customerID)
-	b.Exec(`INSERT INTO `+schema+`.customer_appointments (id, customer_id, starts_at, status)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET customer_id = $2, starts_at = $3, status = $4`,
-		id, customerID, startsAt, status)
-	customerRow(b, out, schema, customerID, `INSERT INTO `+schema+`.customers AS c (id, upcoming_appointment_count, next_appointment_id)
-		SELECT $1, count(*), (array_agg(a.id ORDER BY a.starts_at, a.id))[1]
-		FROM `+schema+`.customer_appointments a
-		WHERE a.customer_id = $1 AND a.status = 'SCHEDULED' AND a.starts_at > now()
+	b.Upsert(consumer.Table{Name: schema + ".customer_appointments", Key: "id", InsertOnly: []string{"customer_id"}}, nil, id,
+		"customer_id", customerID, "starts_at", startsAt, "status", status)
+	b.Refresh(`INSERT INTO `+schema+`.customers AS c (id, upcoming_appointment_count, next_appointment_id)
+		SELECT k.id, count(a.id), (array_agg(a.id ORDER BY a.starts_at, a.id))[1]
+		FROM (SELECT DISTINCT customer_id AS id FROM `+schema+`.customer_appointments WHERE id = ANY($1::text[])) k
+		LEFT JOIN `+schema+`.customer_appointments a
+			ON a.customer_id = k.id AND a.status = 'SCHEDULED' AND a.starts_at > now()
+		GROUP BY k.id
 		ON CONFLICT (id) DO UPDATE SET upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
 			next_appointment_id = EXCLUDED.next_appointment_id
-		RETURNING c.id, c.sales_rep_id`, customerID)
+		RETURNING c.id, c.sales_rep_id`, id, customerChanged(out))
 }
 
-// deal records the deal's state in customer_deals and recomputes the
-// customer's open deal count and won totals.
+// deal records the deal's state in customer_deals and has its customer's
+// open deal count and won totals recomputed once the batch's deal rows are
+// written (the owner, as for appointments).
 func (Customers) deal(b *consumer.Batch, out *[]Change, schema, id, customerID, stage string, v cmp.Money) {
 	lockKeys(b, schema+".customers", customerID)
-	b.Exec(`INSERT INTO `+schema+`.customer_deals (id, customer_id, stage, amount, currency)
-		VALUES ($1, $2, $3, $4::numeric, $5)
-		ON CONFLICT (id) DO UPDATE SET customer_id = $2, stage = $3, amount = $4::numeric, currency = $5`,
-		id, customerID, stage, v.Amount, v.CurrencyCode)
-	customerRow(b, out, schema, customerID, `INSERT INTO `+schema+`.customers AS c (id, open_deal_count, won_totals)
-		SELECT $1, `+dealTotals(schema+".customer_deals", "customer_id")+`
+	b.Upsert(consumer.Table{Name: schema + ".customer_deals", Key: "id", InsertOnly: []string{"customer_id"},
+		Casts: map[string]string{"amount": "numeric"}}, nil, id,
+		"customer_id", customerID, "stage", stage, "amount", v.Amount, "currency", v.CurrencyCode)
+	b.Refresh(`INSERT INTO `+schema+`.customers AS c (id, open_deal_count, won_totals)
+		SELECT k.id, `+dealTotals(schema+".customer_deals", "customer_id", "k.id")+`
+		FROM (SELECT DISTINCT customer_id AS id FROM `+schema+`.customer_deals WHERE id = ANY($1::text[])) k
 		ON CONFLICT (id) DO UPDATE SET open_deal_count = EXCLUDED.open_deal_count, won_totals = EXCLUDED.won_totals
-		RETURNING c.id, c.sales_rep_id`, customerID)
+		RETURNING c.id, c.sales_rep_id`, id, customerChanged(out))
 }
 
 // dealTotals is a select list of two expressions over the deals in table
-// whose column col equals $1: the open deal count and the won totals per
-// currency (decimal strings; numeric addition keeps the currency's scale).
-func dealTotals(table, col string) string {
-	return `(SELECT count(*) FROM ` + table + ` WHERE ` + col + ` = $1 AND stage = 'OPEN'),
+// whose column col equals ref (a parameter or a column): the open deal
+// count and the won totals per currency (decimal strings; numeric
+// addition keeps the currency's scale).
+func dealTotals(table, col, ref string) string {
+	return `(SELECT count(*) FROM ` + table + ` WHERE ` + col + ` = ` + ref + ` AND stage = 'OPEN'),
 		(SELECT coalesce(jsonb_object_agg(currency, total), '{}'::jsonb) FROM
 			(SELECT currency, sum(amount)::text AS total FROM ` + table + `
-			 WHERE ` + col + ` = $1 AND stage = 'WON' GROUP BY currency) w)`
+			 WHERE ` + col + ` = ` + ref + ` AND stage = 'WON' GROUP BY currency) w)`
 }

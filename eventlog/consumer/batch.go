@@ -25,6 +25,7 @@ type Batch struct {
 	rows   map[string]*rowsStmt
 	order  []string    // rows statements in first-use order
 	rowLog []*rowsStmt // the statement of every row added, in order
+	ups    []upsertOp  // Upsert and Refresh calls, in order, folded by Send
 }
 
 // rowsStmt collects the rows of one Rows statement: a column per
@@ -106,8 +107,9 @@ func (b *Batch) Rows(sql string, vals ...any) {
 func (b *Batch) Len() int { return len(b.stmts) }
 
 // mark and truncate drop what one event queued when its handler fails.
-// A mark is how many statements and Rows rows the batch held.
-func (b *Batch) mark() mark { return mark{stmts: len(b.stmts), rows: len(b.rowLog)} }
+// A mark is how many statements, Rows rows and Upsert or Refresh calls the
+// batch held.
+func (b *Batch) mark() mark { return mark{stmts: len(b.stmts), rows: len(b.rowLog), ups: len(b.ups)} }
 
 // truncate drops what was queued since m: statements, and the rows added
 // to Rows statements since (each the last of its statement).
@@ -121,9 +123,10 @@ func (b *Batch) truncate(m mark) {
 		r.evs = r.evs[:n]
 	}
 	b.rowLog = b.rowLog[:m.rows]
+	b.ups = b.ups[:m.ups]
 }
 
-type mark struct{ stmts, rows int }
+type mark struct{ stmts, rows, ups int }
 
 // lockSQL takes the batch's advisory locks in key order.
 const lockSQL = `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) s`
@@ -159,6 +162,11 @@ func (b *Batch) Send(ctx context.Context, q interface {
 		all = append(all, stmt{sql: lockSQL, args: []any{keys}, ev: -1})
 	}
 	all = append(all, b.stmts...)
+	folded, err := b.fold()
+	if err != nil {
+		return &StatementError{Event: -1, Err: err}
+	}
+	all = append(all, folded...)
 	for _, sql := range b.order {
 		r := b.rows[sql]
 		if len(r.evs) == 0 {
