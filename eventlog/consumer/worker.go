@@ -464,12 +464,13 @@ func (l *loop) catchUp(ps []*part) error {
 		}
 	}
 	c.log.Info("consumer: catching up from the log", "partitions", nums, "from", after)
-	limit := eventlog.MaxPageLimit
+	pages := readAhead(l.ctx, c.cfg.Source, after, eventlog.MaxPageLimit)
+	defer pages.stop()
 	for {
 		if l.stopping() {
 			return errStopping
 		}
-		evs, err := c.cfg.Source.ReadLog(l.ctx, after, limit)
+		evs, err := pages.next(l.ctx)
 		if err != nil {
 			return fmt.Errorf("read log after %d: %w", after, err)
 		}
