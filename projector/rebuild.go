@@ -288,9 +288,10 @@ func (rb *rebuild) prepare(ctx context.Context) error {
 // each log is exhausted (a short page).
 func (rb *rebuild) replay(ctx context.Context) error {
 	for _, area := range rb.cfg.Projection.Sources() {
-		src := rb.cfg.Sources[area]
+		pages := consumer.ReadAhead(ctx, rb.cfg.Sources[area], rb.read[area], eventlog.MaxPageLimit)
+		defer pages.Stop()
 		for {
-			evs, err := src.ReadLog(ctx, rb.read[area], eventlog.MaxPageLimit)
+			evs, err := pages.Next(ctx)
 			if err != nil {
 				return fmt.Errorf("projector: rebuild %s: read %s after %d: %w", rb.name, area, rb.read[area], err)
 			}

@@ -6,11 +6,11 @@ import (
 	"crm/eventlog"
 )
 
-// logPages reads a log page by page ahead of its caller: while the caller
+// LogPages reads a log page by page ahead of its caller: while the caller
 // applies one page, the next is being fetched, so a catch-up overlaps the
 // log's serving and decoding with PostgreSQL applying the page before. At
 // most two pages are held (the one returned and the one being read).
-type logPages struct {
+type LogPages struct {
 	pages  chan logPage
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -21,11 +21,12 @@ type logPage struct {
 	err error
 }
 
-// readAhead starts reading src after position after, limit events a page.
-// The pages end with an empty page or an error; stop must be called.
-func readAhead(ctx context.Context, src LogSource, after int64, limit int) *logPages {
+// ReadAhead starts reading src after position after, limit events a page,
+// for a catch-up, a rebuild or a verify. The pages end with an empty page
+// or an error; Stop must be called.
+func ReadAhead(ctx context.Context, src LogSource, after int64, limit int) *LogPages {
 	ctx, cancel := context.WithCancel(ctx)
-	lp := &logPages{pages: make(chan logPage, 1), cancel: cancel, done: make(chan struct{})}
+	lp := &LogPages{pages: make(chan logPage, 1), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(lp.done)
 		defer close(lp.pages)
@@ -45,8 +46,8 @@ func readAhead(ctx context.Context, src LogSource, after int64, limit int) *logP
 	return lp
 }
 
-// next returns the next page: empty at the log's end.
-func (lp *logPages) next(ctx context.Context) ([]eventlog.Event, error) {
+// Next returns the next page: empty at the log's end.
+func (lp *LogPages) Next(ctx context.Context) ([]eventlog.Event, error) {
 	select {
 	case p, ok := <-lp.pages:
 		if !ok {
@@ -58,8 +59,8 @@ func (lp *logPages) next(ctx context.Context) ([]eventlog.Event, error) {
 	}
 }
 
-// stop ends the reading and waits for it.
-func (lp *logPages) stop() {
+// Stop ends the reading and waits for it.
+func (lp *LogPages) Stop() {
 	lp.cancel()
 	<-lp.done
 }

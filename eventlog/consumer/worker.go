@@ -464,13 +464,13 @@ func (l *loop) catchUp(ps []*part) error {
 		}
 	}
 	c.log.Info("consumer: catching up from the log", "partitions", nums, "from", after)
-	pages := readAhead(l.ctx, c.cfg.Source, after, eventlog.MaxPageLimit)
-	defer pages.stop()
+	pages := ReadAhead(l.ctx, c.cfg.Source, after, eventlog.MaxPageLimit)
+	defer pages.Stop()
 	for {
 		if l.stopping() {
 			return errStopping
 		}
-		evs, err := pages.next(l.ctx)
+		evs, err := pages.Next(l.ctx)
 		if err != nil {
 			return fmt.Errorf("read log after %d: %w", after, err)
 		}
