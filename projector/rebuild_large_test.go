@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,8 +27,6 @@ const (
 	largeSalespeople  = 20
 	largeWriterPeriod = 100 * time.Millisecond
 )
-
-var largeAreas = []string{AreaCustomers, AreaRelationships, AreaAppointments, AreaCampaigns}
 
 // largeProjections are the projections the large test runs live, rebuilds
 // and compares: customers, fed by all four areas, whose Apply does every
@@ -190,24 +187,20 @@ func TestRebuildEqualsLiveAt100k(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
 	s := newLive(t, ctx, largeProjections...)
-	logs := map[string]*eventlog.Log{}
-	for a, al := range s.areas {
-		logs[a] = al.log
-	}
 
 	// The history, an area per goroutine, largeBlock customers per append.
 	var seeded atomic.Int64
 	var wg sync.WaitGroup
-	for _, area := range largeAreas {
+	for _, area := range logAreas {
 		wg.Go(func() {
-			n, err := appendBatch(ctx, logs[area], largeOpening(area))
+			n, err := appendBatch(ctx, s.areas[area].log, largeOpening(area))
 			seeded.Add(int64(n))
 			for k := 0; k < largeCustomers && err == nil; k += largeBlock {
 				var evs []domainEvent
 				for c := k; c < k+largeBlock; c++ {
 					evs = append(evs, largeHistory(area, c)...)
 				}
-				n, err = appendBatch(ctx, logs[area], evs)
+				n, err = appendBatch(ctx, s.areas[area].log, evs)
 				seeded.Add(int64(n))
 			}
 			if err != nil {
@@ -236,7 +229,7 @@ func TestRebuildEqualsLiveAt100k(t *testing.T) {
 	wctx, stopWriters := context.WithCancel(ctx)
 	t.Cleanup(stopWriters)
 	var writers sync.WaitGroup
-	for n, area := range largeAreas {
+	for n, area := range logAreas {
 		writers.Go(func() {
 			rnd := rand.New(rand.NewPCG(3, uint64(n)))
 			tick := time.NewTicker(largeWriterPeriod) // a steady rate, not a wait for a condition
@@ -248,7 +241,7 @@ func TestRebuildEqualsLiveAt100k(t *testing.T) {
 				case <-tick.C:
 				}
 				evs := append(largeHistory(area, largeCustomers+i), largeRevision(area, rnd.IntN(largeCustomers), i))
-				n, err := appendBatch(wctx, logs[area], evs)
+				n, err := appendBatch(wctx, s.areas[area].log, evs)
 				if err != nil {
 					if wctx.Err() == nil {
 						t.Errorf("append %s: %v", area, err)
@@ -296,92 +289,15 @@ func TestRebuildEqualsLiveAt100k(t *testing.T) {
 	t.Logf("%d events appended by the writers; live runner at lag 0 %s after", appended.Load(),
 		time.Since(phase).Round(time.Millisecond))
 
-	// A from-scratch replay of every log into a fresh schema, a page per
-	// transaction, equals the live tables row for row (seq aside: it is
-	// drawn in arrival order).
+	// A from-scratch replay of every log into a fresh schema equals the
+	// live tables row for row, and no event was lost or applied twice.
 	phase = time.Now()
-	fresh := newReadDB(t)
-	versions := map[string]int64{}
-	for _, area := range largeAreas {
-		for after := int64(0); ; {
-			evs, err := logs[area].ReadLog(ctx, after, eventlog.MaxPageLimit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(evs) == 0 {
-				break
-			}
-			if area == AreaCustomers {
-				for _, ev := range evs {
-					versions[ev.StreamID] = ev.Version
-				}
-			}
-			tx, err := fresh.pool.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range largeProjections {
-				if slices.Contains(p.Sources(), area) {
-					if _, err := applyEvents(ctx, tx, p, fresh.schema, area, evs); err != nil {
-						t.Fatalf("fresh apply %s after %d: %v", area, after, err)
-					}
-				}
-			}
-			if err := tx.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
-			after = evs[len(evs)-1].Position
-		}
-	}
+	fresh, versions := replayFresh(t, ctx, s.areas, largeProjections)
 	t.Logf("fresh replay in %s", time.Since(phase).Round(time.Millisecond))
-	got, exp := s.db.dump(t, largeProjections...), fresh.dump(t, largeProjections...)
-	for _, p := range largeProjections {
-		for _, table := range p.Tables() {
-			if !slices.Equal(got[table], exp[table]) {
-				t.Errorf("table %s: rebuilt live has %d rows, fresh replay %d; first difference %s", table,
-					len(got[table]), len(exp[table]), firstDiff(got[table], exp[table]))
-			}
-		}
-	}
+	exp := sameRows(t, s.db, fresh, largeProjections)
 	if len(exp["customers"]) < largeCustomers || len(exp["events"]) < 100_000 {
 		t.Errorf("too little data to prove anything: %d customers, %d events", len(exp["customers"]), len(exp["events"]))
 	}
-
-	// One events row per log position, and each customer at its stream's
-	// version: no event lost or applied twice out of order.
-	for _, area := range largeAreas {
-		h, err := logs[area].Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n, maxPos int64
-		if err := s.db.pool.QueryRow(ctx, `SELECT count(*), coalesce(max(position), 0) FROM `+s.db.schema+`.events
-			WHERE area = $1`, area).Scan(&n, &maxPos); err != nil {
-			t.Fatal(err)
-		}
-		if n != h || maxPos != h {
-			t.Errorf("events of %s: %d rows, max position %d; log head %d", area, n, maxPos, h)
-		}
-	}
-	rows, err := s.db.pool.Query(ctx, `SELECT id, version FROM `+s.db.schema+`.customers WHERE registered`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := map[string]int64{}
-	var id string
-	var v int64
-	if _, err := pgxForEach(rows, &id, &v, func() { live[id] = v }); err != nil {
-		t.Fatal(err)
-	}
-	var behind []string
-	for id, want := range versions {
-		if live[id] != want {
-			behind = append(behind, fmt.Sprintf("%s at version %d of %d", id, live[id], want))
-		}
-	}
-	if len(behind) > 0 {
-		slices.Sort(behind)
-		t.Errorf("%d customers not at their stream's version, e.g. %v", len(behind), behind[:min(5, len(behind))])
-	}
+	appliedOnce(t, ctx, s.db, s.areas, versions)
 	t.Logf("whole test %s", time.Since(start).Round(time.Millisecond))
 }
