@@ -34,8 +34,8 @@ const (
 // table, aggregates recomputed from it), and events, fed by all four areas
 // too, written with one set-based statement per batch (Batch.Rows). The
 // other three are rebuilt while writing at a smaller scale by
-// TestRebuildWhileWriting; with them here (All()) the test takes about
-// twice as long.
+// TestRebuildWhileWriting; with them here (All()) the test took 1.5 to 2
+// times as long (docs/projector.md).
 var largeProjections = []Projection{Customers{}, Events{}}
 
 // largeCampaign is the campaign of customer k's deal: ten customers
