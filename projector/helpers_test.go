@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
+	"crm/eventlog/consumer"
 	"crm/eventlog/testenv"
 )
 
@@ -181,4 +183,21 @@ func hasChange(chs []Change, kind, id string, refs map[string]string) bool {
 		}
 	}
 	return false
+}
+
+// applyEvents applies evs of area to p's tables in schema in one batch on
+// q (a transaction) and returns what changed per event. On failure,
+// consumer.FailedEvent tells which event.
+func applyEvents(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, p Projection, schema, area string, evs []eventlog.Event) ([][]Change, error) {
+	res, err := consumer.ApplyEvents(ctx, q, handler(p, schema, area), evs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Change, len(res))
+	for i, r := range res {
+		out[i] = *r.(*[]Change)
+	}
+	return out, nil
 }

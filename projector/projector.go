@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"reflect"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
@@ -162,21 +161,4 @@ func handler(p Projection, schema, area string) consumer.Handler {
 		}
 		return out, nil
 	})
-}
-
-// applyEvents applies evs of area to p's tables in schema in one batch on
-// q (a transaction) and returns what changed per event. On failure,
-// consumer.FailedEvent tells which event.
-func applyEvents(ctx context.Context, q interface {
-	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, p Projection, schema, area string, evs []eventlog.Event) ([][]Change, error) {
-	res, err := consumer.ApplyEvents(ctx, q, handler(p, schema, area), evs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]Change, len(res))
-	for i, r := range res {
-		out[i] = *r.(*[]Change)
-	}
-	return out, nil
 }

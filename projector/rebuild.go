@@ -315,27 +315,13 @@ func (rb *rebuild) replay(ctx context.Context) error {
 	return nil
 }
 
-// applyPage applies one page in one transaction. When an event fails the
-// page is redone with a savepoint per event, leaving out the failing ones.
+// applyPage applies one page in one transaction with consumer.Replay,
+// leaving out the events that fail.
 func (rb *rebuild) applyPage(ctx context.Context, area string, evs []eventlog.Event) error {
 	var skipped []string
 	err := pgx.BeginFunc(ctx, rb.cfg.Pool, func(tx pgx.Tx) error {
-		_, err := applyEvents(ctx, tx, rb.cfg.Projection, rb.scratch, area, evs)
-		if i := consumer.FailedEvent(err); i >= 0 {
-			return &applyError{ev: evs[i], err: err}
-		}
-		return err
+		return consumer.Replay(ctx, tx, handler(rb.cfg.Projection, rb.scratch, area), evs, rb.leaveOut(area, &skipped))
 	})
-	var ae *applyError
-	if errors.As(err, &ae) && ctx.Err() == nil {
-		rb.log.Warn("projector: rebuild: an event failed; redoing its page event by event", "area", area,
-			"position", ae.ev.Position, "event_id", ae.ev.ID, "err", ae.err)
-		err = pgx.BeginFunc(ctx, rb.cfg.Pool, func(tx pgx.Tx) error {
-			var err error
-			skipped, err = rb.applyGuarded(ctx, tx, area, evs, nil)
-			return err
-		})
-	}
 	if err != nil {
 		return fmt.Errorf("projector: rebuild %s: apply %s up to %d: %w", rb.name, area, evs[len(evs)-1].Position, err)
 	}
@@ -348,48 +334,16 @@ func (rb *rebuild) applyPage(ctx context.Context, area string, evs []eventlog.Ev
 	return nil
 }
 
-// applyGuarded applies each event of evs that keep accepts (all when keep
-// is nil) under its own savepoint, leaving out (and returning as
-// "area/position") those whose Apply fails. A failing savepoint, a closed
-// connection or a cancelled ctx is an error.
-func (rb *rebuild) applyGuarded(ctx context.Context, tx pgx.Tx, area string, evs []eventlog.Event, keep func(eventlog.Event) bool) (skipped []string, err error) {
-	for _, ev := range evs {
-		if keep != nil && !keep(ev) {
-			continue
-		}
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("savepoint: %w", err)
-		}
-		if _, aerr := applyEvents(ctx, sp, rb.cfg.Projection, rb.scratch, area, []eventlog.Event{ev}); aerr != nil {
-			// A lost lock race says nothing about the event: fail the
-			// rebuild rather than leave the event out.
-			if err := sp.Rollback(ctx); err != nil || ctx.Err() != nil || tx.Conn().IsClosed() || lockFailure(aerr) {
-				return nil, fmt.Errorf("apply %s (position %d): %w", ev.ID, ev.Position, aerr)
-			}
-			rb.log.Warn("projector: rebuild left out an event that fails to apply", "area", area,
-				"position", ev.Position, "event_id", ev.ID, "stream_id", ev.StreamID, "err", aerr)
-			skipped = append(skipped, fmt.Sprintf("%s/%d", area, ev.Position))
-			continue
-		}
-		if err := sp.Commit(ctx); err != nil {
-			return nil, fmt.Errorf("release savepoint: %w", err)
-		}
+// leaveOut is consumer.Replay's skip: it logs an event left out and lists
+// it as "area/position" in *skipped, for RebuildStats.Skipped once its
+// transaction commits.
+func (rb *rebuild) leaveOut(area string, skipped *[]string) func(eventlog.Event, error) {
+	return func(ev eventlog.Event, err error) {
+		rb.log.Warn("projector: rebuild left out an event that fails to apply", "area", area,
+			"position", ev.Position, "event_id", ev.ID, "stream_id", ev.StreamID, "err", err)
+		*skipped = append(*skipped, fmt.Sprintf("%s/%d", area, ev.Position))
 	}
-	return skipped, nil
 }
-
-// applyError marks a failure of the projection's Apply.
-type applyError struct {
-	ev  eventlog.Event
-	err error
-}
-
-func (e *applyError) Error() string {
-	return fmt.Sprintf("apply %s (position %d): %v", e.ev.ID, e.ev.Position, e.err)
-}
-
-func (e *applyError) Unwrap() error { return e.err }
 
 // checkpoint is one live checkpoint row, locked by the switch.
 type checkpoint struct{ position, through int64 }
@@ -435,6 +389,7 @@ func (rb *rebuild) switchOver(ctx context.Context) error {
 	// What the live tables hold beyond the replay: events after R_a up to
 	// their partition's live checkpoint.
 	var caughtUp int64
+	var skipped []string
 	read := map[string]int64{}
 	for _, area := range rb.cfg.Projection.Sources() {
 		cps := live[area]
@@ -451,19 +406,16 @@ func (rb *rebuild) switchOver(ctx context.Context) error {
 			if len(evs) == 0 {
 				return fail("read "+area, fmt.Errorf("log ends at %d below live checkpoint %d", after, maxLive))
 			}
-			keep := func(ev eventlog.Event) bool {
-				return ev.Position <= cps[eventlog.Partition(ev.StreamID, rb.cfg.Partitions)].position
-			}
-			skipped, err := rb.applyGuarded(ctx, tx, area, evs, keep)
-			if err != nil {
-				return fail("catch up "+area, err)
-			}
-			rb.stats.Skipped = append(rb.stats.Skipped, skipped...)
+			var kept []eventlog.Event
 			for _, ev := range evs {
-				if keep(ev) {
-					caughtUp++
+				if ev.Position <= cps[eventlog.Partition(ev.StreamID, rb.cfg.Partitions)].position {
+					kept = append(kept, ev)
 				}
 			}
+			if err := consumer.Replay(ctx, tx, handler(rb.cfg.Projection, rb.scratch, area), kept, rb.leaveOut(area, &skipped)); err != nil {
+				return fail("catch up "+area, err)
+			}
+			caughtUp += int64(len(kept))
 			after = evs[len(evs)-1].Position
 		}
 		read[area] = after
@@ -491,6 +443,7 @@ func (rb *rebuild) switchOver(ctx context.Context) error {
 		return fail("commit", err)
 	}
 	rb.stats.CaughtUp += caughtUp
+	rb.stats.Skipped = append(rb.stats.Skipped, skipped...)
 	for a, pos := range read {
 		rb.read[a] = pos
 	}
@@ -537,10 +490,4 @@ func (rb *rebuild) swapTables(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	return nil
-}
-
-// lockFailure reports deadlocks, serialization failures and lock timeouts.
-func lockFailure(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == "55P03")
 }

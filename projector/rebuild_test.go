@@ -107,7 +107,7 @@ func testAreas(t *testing.T, ctx context.Context, rdb *redis.Client, ns string) 
 	areas := map[string]*areaLog{}
 	sources := map[string]consumer.LogSource{}
 	heads := map[string]HeadReader{}
-	for _, name := range []string{AreaCustomers, AreaRelationships, AreaAppointments, AreaCampaigns} {
+	for _, name := range logAreas {
 		areas[name] = startArea(t, ctx, name, rdb, ns)
 		sources[name], heads[name] = areas[name].log, areas[name].log
 	}
@@ -241,85 +241,13 @@ func TestRebuildWhileWriting(t *testing.T) {
 	})
 
 	// A from-scratch replay of every log into a fresh schema is equal,
-	// row for row (seq aside: it is drawn in arrival order).
-	fresh := newReadDB(t)
-	versions := map[string]int64{}
-	for _, area := range []string{AreaCustomers, AreaRelationships, AreaAppointments, AreaCampaigns} {
-		var after int64
-		for {
-			evs, err := areas[area].log.ReadLog(ctx, after, eventlog.MaxPageLimit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(evs) == 0 {
-				break
-			}
-			tx, err := fresh.pool.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ev := range evs {
-				if area == AreaCustomers {
-					versions[ev.StreamID] = ev.Version
-				}
-				for _, p := range All() {
-					if slices.Contains(p.Sources(), area) {
-						if _, err := applyEvents(ctx, tx, p, fresh.schema, area, []eventlog.Event{ev}); err != nil {
-							t.Fatalf("fresh apply %s %d: %v", area, ev.Position, err)
-						}
-					}
-				}
-			}
-			if err := tx.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
-			after = evs[len(evs)-1].Position
-		}
-	}
-	got, exp := db.dump(t, All()...), fresh.dump(t, All()...)
-	for _, p := range All() {
-		for _, table := range p.Tables() {
-			if !slices.Equal(got[table], exp[table]) {
-				t.Errorf("table %s: rebuilt live has %d rows, fresh replay %d; first difference %s", table,
-					len(got[table]), len(exp[table]), firstDiff(got[table], exp[table]))
-			}
-		}
-	}
+	// row for row, and no event was lost or applied twice.
+	fresh, versions := replayFresh(t, ctx, areas, All())
+	exp := sameRows(t, db, fresh, All())
 	if len(exp["customers"]) < 40 || len(exp["events"]) < 600 {
 		t.Errorf("too little data to prove anything: %d customers, %d events", len(exp["customers"]), len(exp["events"]))
 	}
-
-	// No lost or doubled update: one events row per log position with the
-	// log's id, and each customer's version is its stream's.
-	for _, area := range []string{AreaCustomers, AreaRelationships, AreaAppointments, AreaCampaigns} {
-		h, err := areas[area].log.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n, distinct, maxPos int64
-		if err := db.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT id), coalesce(max(position), 0) FROM `+db.schema+`.events
-			WHERE area = $1`, area).Scan(&n, &distinct, &maxPos); err != nil {
-			t.Fatal(err)
-		}
-		if n != h || distinct != h || maxPos != h {
-			t.Errorf("events of %s: %d rows, %d ids, max position %d; log head %d", area, n, distinct, maxPos, h)
-		}
-	}
-	rows, err := db.pool.Query(ctx, `SELECT id, version FROM `+db.schema+`.customers WHERE registered`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := map[string]int64{}
-	var id string
-	var v int64
-	if _, err := pgxForEach(rows, &id, &v, func() { live[id] = v }); err != nil {
-		t.Fatal(err)
-	}
-	for id, want := range versions {
-		if live[id] != want {
-			t.Errorf("customer %s: version %d, stream version %d", id, live[id], want)
-		}
-	}
+	appliedOnce(t, ctx, db, areas, versions)
 	// The identity sequences came along: rows created after the switch got
 	// a seq, none twice.
 	for _, table := range []string{"customers", "appointments", "deals", "salespeople", "campaigns"} {
@@ -331,6 +259,111 @@ func TestRebuildWhileWriting(t *testing.T) {
 		if n != withSeq || n != distinct {
 			t.Errorf("%s: %d rows, %d with seq, %d distinct", table, n, withSeq, distinct)
 		}
+	}
+}
+
+// logAreas are the four areas whose logs feed the projections, in the
+// order replayFresh replays them.
+var logAreas = []string{AreaCustomers, AreaRelationships, AreaAppointments, AreaCampaigns}
+
+// replayFresh replays every area's log from scratch into a fresh read
+// schema, a page per transaction applied as one batch to each projection of
+// ps that follows the area, and returns it with each customer stream's
+// last version.
+func replayFresh(t *testing.T, ctx context.Context, areas map[string]*areaLog, ps []Projection) (*readDB, map[string]int64) {
+	t.Helper()
+	fresh := newReadDB(t)
+	versions := map[string]int64{}
+	for _, area := range logAreas {
+		for after := int64(0); ; {
+			evs, err := areas[area].log.ReadLog(ctx, after, eventlog.MaxPageLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			if area == AreaCustomers {
+				for _, ev := range evs {
+					versions[ev.StreamID] = ev.Version
+				}
+			}
+			tx, err := fresh.pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				if slices.Contains(p.Sources(), area) {
+					if _, err := applyEvents(ctx, tx, p, fresh.schema, area, evs); err != nil {
+						t.Fatalf("fresh apply %s after %d: %v", area, after, err)
+					}
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			after = evs[len(evs)-1].Position
+		}
+	}
+	return fresh, versions
+}
+
+// sameRows fails t for each table of ps whose rows differ between the
+// live and the fresh read model (seq aside: it is drawn in arrival order),
+// and returns the fresh rows by table.
+func sameRows(t *testing.T, live, fresh *readDB, ps []Projection) map[string][]string {
+	t.Helper()
+	got, exp := live.dump(t, ps...), fresh.dump(t, ps...)
+	for _, p := range ps {
+		for _, table := range p.Tables() {
+			if !slices.Equal(got[table], exp[table]) {
+				t.Errorf("table %s: rebuilt live has %d rows, fresh replay %d; first difference %s", table,
+					len(got[table]), len(exp[table]), firstDiff(got[table], exp[table]))
+			}
+		}
+	}
+	return exp
+}
+
+// appliedOnce checks that the live events read model holds one row per
+// position of each area's log, with the log's id, and that each registered
+// customer is at its stream's version (versions from replayFresh): no
+// event lost, none applied again after a newer one.
+func appliedOnce(t *testing.T, ctx context.Context, live *readDB, areas map[string]*areaLog, versions map[string]int64) {
+	t.Helper()
+	for _, area := range logAreas {
+		h, err := areas[area].log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, distinct, maxPos int64
+		if err := live.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT id), coalesce(max(position), 0) FROM `+live.schema+`.events
+			WHERE area = $1`, area).Scan(&n, &distinct, &maxPos); err != nil {
+			t.Fatal(err)
+		}
+		if n != h || distinct != h || maxPos != h {
+			t.Errorf("events of %s: %d rows, %d ids, max position %d; log head %d", area, n, distinct, maxPos, h)
+		}
+	}
+	rows, err := live.pool.Query(ctx, `SELECT id, version FROM `+live.schema+`.customers WHERE registered`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	var id string
+	var v int64
+	if _, err := pgxForEach(rows, &id, &v, func() { got[id] = v }); err != nil {
+		t.Fatal(err)
+	}
+	var behind []string
+	for id, want := range versions {
+		if got[id] != want {
+			behind = append(behind, fmt.Sprintf("%s at version %d of %d", id, got[id], want))
+		}
+	}
+	if len(behind) > 0 {
+		slices.Sort(behind)
+		t.Errorf("%d customers not at their stream's version, e.g. %v", len(behind), behind[:min(5, len(behind))])
 	}
 }
 
@@ -374,7 +407,7 @@ func TestRebuildEmpty(t *testing.T) {
 	ctx := context.Background()
 	db := newReadDB(t)
 	sources := map[string]consumer.LogSource{}
-	for _, a := range []string{AreaCustomers, AreaRelationships, AreaAppointments, AreaCampaigns} {
+	for _, a := range logAreas {
 		pool, schema := testenv.Schema(t)
 		if err := eventlog.Migrate(ctx, pool, schema); err != nil {
 			t.Fatal(err)

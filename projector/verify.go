@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/pgmigrate"
 	"crm/eventlog/verify"
@@ -73,11 +71,8 @@ func Verify(ctx context.Context, cfg VerifyConfig) (verify.Result, error) {
 		Prepare: func(ctx context.Context, pool *pgxpool.Pool, scratch string) error {
 			return pgmigrate.Apply(ctx, pool, scratch, "proj_"+name, p.Migrations())
 		},
-		Apply: func(ctx context.Context, tx pgx.Tx, area string, ev eventlog.Event) error {
-			_, err := applyEvents(ctx, tx, p, scratch, area, []eventlog.Event{ev})
-			return err
-		},
-		Tables: tables,
+		Handler: func(area string) consumer.Handler { return handler(p, scratch, area) },
+		Tables:  tables,
 	})
 	if err != nil {
 		return res, fmt.Errorf("projector: %w", err)

@@ -30,19 +30,43 @@ type liveSystem struct {
 	sources map[string]consumer.LogSource
 	heads   map[string]HeadReader
 	logger  *slog.Logger
+	rdb     *redis.Client
+	ns      string
+	// projections the Runner runs (default All()).
+	projections []Projection
 }
 
-func startLive(t *testing.T, ctx context.Context) *liveSystem {
+// startLive starts the system with a Runner of ps (default All()).
+func startLive(t *testing.T, ctx context.Context, ps ...Projection) *liveSystem {
 	t.Helper()
-	rdb, ns := testenv.Redis(t)
-	s := &liveSystem{db: newReadDB(t), logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	s.areas, s.sources, s.heads = testAreas(t, ctx, rdb, ns)
-	opt := rdb.Options()
+	s := newLive(t, ctx, ps...)
+	s.run(t, ctx)
+	return s
+}
+
+// newLive starts the areas' logs and relays and migrates the read schema;
+// run starts the Runner of ps (default All()).
+func newLive(t *testing.T, ctx context.Context, ps ...Projection) *liveSystem {
+	t.Helper()
+	if len(ps) == 0 {
+		ps = All()
+	}
+	s := &liveSystem{db: newReadDB(t), logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		projections: ps}
+	s.rdb, s.ns = testenv.Redis(t)
+	s.areas, s.sources, s.heads = testAreas(t, ctx, s.rdb, s.ns)
+	return s
+}
+
+// run starts the Runner, stopped at cleanup.
+func (s *liveSystem) run(t *testing.T, ctx context.Context) {
+	t.Helper()
+	opt := s.rdb.Options()
 	opt.PoolSize = 12*testParts + 8
 	prdb := redis.NewClient(opt)
 	t.Cleanup(func() { prdb.Close() })
-	r, err := New(Config{Pool: s.db.pool, Schema: s.db.schema, Redis: prdb, Namespace: ns, Partitions: testParts,
-		Sources: s.sources, Logger: s.logger,
+	r, err := New(Config{Pool: s.db.pool, Schema: s.db.schema, Redis: prdb, Namespace: s.ns, Partitions: testParts,
+		Sources: s.sources, Logger: s.logger, Projections: s.projections,
 		Consumer: func(c *consumer.Config) {
 			c.Block, c.LeaseTTL = 100*time.Millisecond, 3*time.Second
 			c.MaxAttempts, c.Backoff, c.MaxBackoff = 2, 10*time.Millisecond, 20*time.Millisecond
@@ -59,14 +83,20 @@ func startLive(t *testing.T, ctx context.Context) *liveSystem {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return s
 }
 
-// settle waits until every projection has applied (or parked) every event.
+// settle waits until every projection of the Runner has applied (or
+// parked) every event.
 func (s *liveSystem) settle(t *testing.T, ctx context.Context) {
 	t.Helper()
-	testenv.Eventually(t, 60*time.Second, func() error {
-		sts, err := Status(ctx, s.db.pool, s.db.schema, StatusOptions{Heads: s.heads, Partitions: testParts, CatchingUpLag: 1}, All()...)
+	s.settleWithin(t, ctx, 60*time.Second)
+}
+
+// settleWithin is settle with a deadline of its own.
+func (s *liveSystem) settleWithin(t *testing.T, ctx context.Context, within time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, within, func() error {
+		sts, err := Status(ctx, s.db.pool, s.db.schema, StatusOptions{Heads: s.heads, Partitions: testParts, CatchingUpLag: 1}, s.projections...)
 		if err != nil {
 			return err
 		}

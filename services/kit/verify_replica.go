@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/pgmigrate"
 	"crm/eventlog/verify"
@@ -68,10 +66,7 @@ func VerifyReplica(ctx context.Context, cfg ReplicaVerifyConfig) (verify.Result,
 		Sources:    map[string]consumer.LogSource{cfg.Source: cfg.Log},
 		Partitions: cfg.Partitions, MaxRows: cfg.MaxRows, LockTimeout: cfg.LockTimeout, Logger: cfg.Logger,
 		Prepare: MigrateReplica,
-		Apply: func(ctx context.Context, tx pgx.Tx, _ string, ev eventlog.Event) error {
-			_, err := consumer.ApplyEvents(ctx, tx, h, []eventlog.Event{ev})
-			return err
-		},
+		Handler: func(string) consumer.Handler { return h },
 		// position is the log position of the last event that changed the
 		// row: the same in a replay, so every column is compared.
 		Tables: []verify.TableSpec{{Name: "replica", Key: []string{"area", "id"}, Where: "x.area = '" + cfg.Source + "'"}},
