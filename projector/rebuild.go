@@ -288,31 +288,39 @@ func (rb *rebuild) prepare(ctx context.Context) error {
 // each log is exhausted (a short page).
 func (rb *rebuild) replay(ctx context.Context) error {
 	for _, area := range rb.cfg.Projection.Sources() {
-		pages := consumer.ReadAhead(ctx, rb.cfg.Sources[area], rb.read[area], eventlog.MaxPageLimit)
-		defer pages.Stop()
-		for {
-			evs, err := pages.Next(ctx)
-			if err != nil {
-				return fmt.Errorf("projector: rebuild %s: read %s after %d: %w", rb.name, area, rb.read[area], err)
-			}
-			if len(evs) == 0 {
-				break
-			}
-			if err := rb.applyPage(ctx, area, evs); err != nil {
-				return err
-			}
-			if rb.cfg.Progress != nil {
-				rb.cfg.Progress(RebuildProgress{Projection: rb.name, Area: area, Position: rb.read[area], Applied: rb.stats.Replayed})
-			}
-			if len(evs) < eventlog.MaxPageLimit {
-				// A short page is the head as of now: stop here so a busy
-				// log cannot keep the replay going forever; the switch
-				// applies what the live tables gained since.
-				break
-			}
+		if err := rb.replayArea(ctx, area); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// replayArea applies area's log after rb.read[area], reading each page
+// while the one before applies.
+func (rb *rebuild) replayArea(ctx context.Context, area string) error {
+	pages := consumer.ReadAhead(ctx, rb.cfg.Sources[area], rb.read[area], eventlog.MaxPageLimit)
+	defer pages.Stop()
+	for {
+		evs, err := pages.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("projector: rebuild %s: read %s after %d: %w", rb.name, area, rb.read[area], err)
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		if err := rb.applyPage(ctx, area, evs); err != nil {
+			return err
+		}
+		if rb.cfg.Progress != nil {
+			rb.cfg.Progress(RebuildProgress{Projection: rb.name, Area: area, Position: rb.read[area], Applied: rb.stats.Replayed})
+		}
+		if len(evs) < eventlog.MaxPageLimit {
+			// A short page is the head as of now: stop here so a busy
+			// log cannot keep the replay going forever; the switch
+			// applies what the live tables gained since.
+			return nil
+		}
+	}
 }
 
 // applyPage applies one page in one transaction with consumer.Replay,

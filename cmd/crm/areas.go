@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -142,20 +141,4 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.
 
 func newServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-}
-
-// withRuntimeParam returns the PostgreSQL URL dbURL with a session setting
-// added as a query parameter (pgx sends unknown ones as run-time
-// parameters), unless the URL sets it already or is not a URL.
-func withRuntimeParam(dbURL, name, value string) string {
-	u, err := url.Parse(dbURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return dbURL
-	}
-	q := u.Query()
-	if q.Get(name) == "" {
-		q.Set(name, value)
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -131,11 +131,7 @@ func cmdProjections(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The scratch tables grow from empty without statistics: a generic plan
-	// cached while they were small (a sequential scan joined per key) would
-	// make each page slower than the last. Custom plans see their size.
-	pool, err := openPool(ctx, withRuntimeParam(cfg.DatabaseURLs[readComponent], "plan_cache_mode", "force_custom_plan"),
-		rebuildConns, "crm-rebuild")
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], rebuildConns, "crm-rebuild")
 	if err != nil {
 		return fmt.Errorf("projections rebuild: %w", err)
 	}

@@ -28,6 +28,14 @@ func Replay(ctx context.Context, tx pgx.Tx, h Handler, evs []eventlog.Event, ski
 	if len(evs) == 0 {
 		return nil
 	}
+	// A replay writes tables that grow from empty without statistics (a
+	// rebuild's or verify's scratch tables): a generic plan cached while
+	// they were small (a sequential scan joined per key) would make each
+	// page slower than the last, so plan each statement for the tables as
+	// they are. The setting ends with tx.
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
 	err := applyUnder(ctx, tx, h, evs)
 	if err == nil {
 		return nil

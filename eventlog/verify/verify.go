@@ -367,8 +367,14 @@ func (v *verifier) readCut(ctx context.Context, q interface {
 // start up to the highest checkpoint, one transaction per page.
 func (v *verifier) replay(ctx context.Context, area string, c cut) error {
 	var after int64
-	for limit := c.max(area); after < limit; {
-		evs, err := v.cfg.Sources[area].ReadLog(ctx, after, eventlog.MaxPageLimit)
+	limit := c.max(area)
+	if limit <= 0 {
+		return nil
+	}
+	pages := consumer.ReadAhead(ctx, v.cfg.Sources[area], after, eventlog.MaxPageLimit)
+	defer pages.Stop()
+	for after < limit {
+		evs, err := pages.Next(ctx)
 		if err != nil {
 			return fmt.Errorf("read after %d: %w", after, err)
 		}
