@@ -177,11 +177,12 @@ func (Customers) appointment(b *consumer.Batch, out *[]Change, schema, id, custo
 	b.Upsert(consumer.Table{Name: schema + ".customer_appointments", Key: "id", InsertOnly: []string{"customer_id"}}, nil, id,
 		"customer_id", customerID, "starts_at", startsAt, "status", status)
 	b.Refresh(`INSERT INTO `+schema+`.customers AS c (id, upcoming_appointment_count, next_appointment_id)
-		SELECT k.id, count(a.id), (array_agg(a.id ORDER BY a.starts_at, a.id))[1]
-		FROM (SELECT DISTINCT customer_id AS id FROM `+schema+`.customer_appointments WHERE id = ANY($1::text[])) k
-		LEFT JOIN `+schema+`.customer_appointments a
-			ON a.customer_id = k.id AND a.status = 'SCHEDULED' AND a.starts_at > now()
-		GROUP BY k.id
+		SELECT k.id, u.n, u.next
+		FROM (SELECT DISTINCT customer_id AS id FROM `+schema+`.customer_appointments WHERE id = ANY($1::text[])) k,
+		-- per customer, by its index: a join could scan the whole table
+		LATERAL (SELECT count(*) AS n, (array_agg(a.id ORDER BY a.starts_at, a.id))[1] AS next
+			FROM `+schema+`.customer_appointments a
+			WHERE a.customer_id = k.id AND a.status = 'SCHEDULED' AND a.starts_at > now()) u
 		ON CONFLICT (id) DO UPDATE SET upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
 			next_appointment_id = EXCLUDED.next_appointment_id
 		RETURNING c.id, c.sales_rep_id`, id, customerChanged(out))

@@ -42,9 +42,9 @@ const (
 	verifyConns = 2
 	// migrateConns per database: the migration lock's session and one more.
 	migrateConns = 2
-	// rebuildConns: the rebuild's mark and lock session, its apply
-	// transaction, and reads.
-	rebuildConns = 4
+	// rebuildConns: the rebuild's mark and lock session, and one apply
+	// transaction per area it replays at once.
+	rebuildConns = 1 + projector.RebuildParallel
 	// devPoolCap caps each of crm dev's pools, where components sharing a
 	// database share its pools: the sum of their needs is more than one
 	// process on one machine can use at once.
