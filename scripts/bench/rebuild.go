@@ -100,10 +100,11 @@ func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
 			"Baseline: the same final rows, read into memory first, written by pgx `CopyFrom` into plain tables of the same columns (no indexes) on one connection, in the same run. " +
 			"Ratio = COPY time / rebuild time: the share of the rebuild that writing its result takes. " +
 			"Process CPU is the rebuild process's user+system time (the rest of its wall time it waits on PostgreSQL and the log server). " +
-			"Each page of 1000 events is one batch: one round trip carrying one advisory-lock statement for the page's customers and one statement per customer or relationship event, " +
-			"two per appointment or deal event (private-table upsert, recomputed totals), in one transaction, one area after another. " +
-			"What bounds it now is PostgreSQL executing those statements one by one (about 1.5 per event); writing at COPY speed needs the events folded per entity in memory " +
-			"and written as set-based upserts, which the projections do not do yet.",
+			"Each page of 1000 events is one batch in one transaction, its upserts folded per row (`Batch.Upsert`): one advisory-lock statement for the page's customers, " +
+			"one set-based upsert per table and set of columns, one recomputation per aggregate for all the page's customers (`Batch.Refresh`); " +
+			"three areas replay at once on their own connections, each reading its next page while one applies, into unlogged scratch tables set logged before the switch. " +
+			"What bounds it: every customer row is rewritten once per area and per aggregate (six row versions with their index entries, against one COPY row), " +
+			"and the CPU of two cores shared by PostgreSQL, the log server's JSON pages and the rebuild's decoding of them.",
 		header: []string{"log events", "final rows", "rebuild", "rebuild events/s", "rebuild process CPU", "raw COPY", "COPY rows/s", "ratio"},
 	}
 	mem := section{
