@@ -47,7 +47,7 @@ func (a Appointments) Apply(b *consumer.Batch, schema string, ev eventlog.Event,
 	switch area + "/" + ev.Type {
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
-		if e, err = decode[apt.AppointmentScheduled](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentScheduled](b, ev); err == nil {
 			lockKeys(b, schema+".appointments", e.CustomerID, e.SalespersonID)
 			appointmentRows(b, out, `INSERT INTO `+t+` AS a (id, registered, customer_id, salesperson_id,
 				customer_name, salesperson_name, starts_at, ends_at, location, status, version, created_at, updated_at)
@@ -60,7 +60,7 @@ func (a Appointments) Apply(b *consumer.Batch, schema string, ev eventlog.Event,
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentRescheduled:
 		var e apt.AppointmentRescheduled
-		if e, err = decode[apt.AppointmentRescheduled](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentRescheduled](b, ev); err == nil {
 			lockKeys(b, schema+".appointments", e.CustomerID, e.SalespersonID)
 			appointmentRows(b, out, `INSERT INTO `+t+` AS a (id, customer_id, salesperson_id,
 				customer_name, salesperson_name, starts_at, ends_at, location, status, version, updated_at)
@@ -71,29 +71,29 @@ func (a Appointments) Apply(b *consumer.Batch, schema string, ev eventlog.Event,
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCancelled:
 		var e apt.AppointmentCancelled
-		if e, err = decode[apt.AppointmentCancelled](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentCancelled](b, ev); err == nil {
 			a.finish(b, out, schema, ev, e.AppointmentID, e.CustomerID, e.SalespersonID, e.StartsAt, e.EndsAt,
 				"CANCELLED", "cancellation_reason", e.Reason)
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCompleted:
 		var e apt.AppointmentCompleted
-		if e, err = decode[apt.AppointmentCompleted](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentCompleted](b, ev); err == nil {
 			a.finish(b, out, schema, ev, e.AppointmentID, e.CustomerID, e.SalespersonID, e.StartsAt, e.EndsAt,
 				"COMPLETED", "notes", e.Notes)
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerRegistered:
 		var e cus.CustomerRegistered
-		if e, err = decode[cus.CustomerRegistered](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cus.CustomerRegistered](b, ev); err == nil {
 			a.name(b, out, schema, "customer", e.CustomerID, e.Name)
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerUpdated:
 		var e cus.CustomerUpdated
-		if e, err = decode[cus.CustomerUpdated](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cus.CustomerUpdated](b, ev); err == nil {
 			a.name(b, out, schema, "customer", e.CustomerID, e.Name)
 		}
 	case AreaRelationships + "/" + rel.TypeSalespersonRegistered:
 		var e rel.SalespersonRegistered
-		if e, err = decode[rel.SalespersonRegistered](ev.Data, ev.Type); err == nil {
+		if e, err = decode[rel.SalespersonRegistered](b, ev); err == nil {
 			a.name(b, out, schema, "salesperson", e.SalespersonID, e.Name)
 		}
 	default:

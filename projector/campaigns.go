@@ -52,7 +52,7 @@ func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 	switch ev.Type {
 	case cmp.TypeCampaignCreated:
 		var e cmp.CampaignCreated
-		if e, err = decode[cmp.CampaignCreated](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.CampaignCreated](b, ev); err == nil {
 			campaignRow(b, out, schema, e.CampaignID, `INSERT INTO `+t+` AS c (id, name, status, starts_at, ends_at,
 				open_deal_count, won_totals, version, created_at)
 				SELECT $1, $2, 'DRAFT', $3, $4, `+dealTotals(schema+".deals", "campaign_id", "$1")+`, $5, $6
@@ -62,19 +62,19 @@ func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 		}
 	case cmp.TypeCampaignLaunched:
 		var e cmp.CampaignLaunched
-		if e, err = decode[cmp.CampaignLaunched](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.CampaignLaunched](b, ev); err == nil {
 			campaignRow(b, out, schema, e.CampaignID, `UPDATE `+t+` AS c SET status = 'ACTIVE', version = $2 WHERE id = $1 RETURNING c.id`,
 				e.CampaignID, ev.Version)
 		}
 	case cmp.TypeCampaignEnded:
 		var e cmp.CampaignEnded
-		if e, err = decode[cmp.CampaignEnded](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.CampaignEnded](b, ev); err == nil {
 			campaignRow(b, out, schema, e.CampaignID, `UPDATE `+t+` AS c SET status = 'ENDED', version = $2 WHERE id = $1 RETURNING c.id`,
 				e.CampaignID, ev.Version)
 		}
 	case cmp.TypeOfferAdded:
 		var e cmp.OfferAdded
-		if e, err = decode[cmp.OfferAdded](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.OfferAdded](b, ev); err == nil {
 			var o []byte
 			o, err = json.Marshal([]offer{{ID: e.OfferID, Product: e.Product, DiscountPercent: e.DiscountPercent, ValidUntil: e.ValidUntil}})
 			if err == nil {
@@ -87,17 +87,17 @@ func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 		}
 	case cmp.TypeDealOpened:
 		var e cmp.DealOpened
-		if e, err = decode[cmp.DealOpened](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.DealOpened](b, ev); err == nil {
 			c.deal(b, out, schema, ev, e, "OPEN", "")
 		}
 	case cmp.TypeDealWon:
 		var e cmp.DealWon
-		if e, err = decode[cmp.DealWon](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.DealWon](b, ev); err == nil {
 			c.deal(b, out, schema, ev, cmp.DealOpened(e), "WON", "")
 		}
 	case cmp.TypeDealLost:
 		var e cmp.DealLost
-		if e, err = decode[cmp.DealLost](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.DealLost](b, ev); err == nil {
 			d := cmp.DealOpened{DealID: e.DealID, CustomerID: e.CustomerID, CampaignID: e.CampaignID, OfferID: e.OfferID,
 				SalesRepID: e.SalesRepID, Product: e.Product, Value: e.Value}
 			c.deal(b, out, schema, ev, d, "LOST", e.Reason)

@@ -52,7 +52,7 @@ func (c Customers) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 	switch area + "/" + ev.Type {
 	case AreaCustomers + "/" + cus.TypeCustomerRegistered:
 		var e cus.CustomerRegistered
-		if e, err = decode[cus.CustomerRegistered](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cus.CustomerRegistered](b, ev); err == nil {
 			a := addr(e.Address)
 			c.row(b, out, schema, e.CustomerID, "registered", true, "name", e.Name, "email", e.Email,
 				"phone", nullIfEmpty(e.Phone), "street", a[0], "city", a[1], "postal_code", a[2], "country", a[3],
@@ -60,7 +60,7 @@ func (c Customers) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerUpdated:
 		var e cus.CustomerUpdated
-		if e, err = decode[cus.CustomerUpdated](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cus.CustomerUpdated](b, ev); err == nil {
 			a := addr(e.Address)
 			c.row(b, out, schema, e.CustomerID, "name", e.Name, "email", e.Email,
 				"phone", nullIfEmpty(e.Phone), "street", a[0], "city", a[1], "postal_code", a[2], "country", a[3],
@@ -68,62 +68,62 @@ func (c Customers) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 		}
 	case AreaCustomers + "/" + cus.TypeCustomerArchived:
 		var e cus.CustomerArchived
-		if e, err = decode[cus.CustomerArchived](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cus.CustomerArchived](b, ev); err == nil {
 			c.row(b, out, schema, e.CustomerID, "status", "ARCHIVED", "version", ev.Version, "updated_at", e.ArchivedAt)
 		}
 	case AreaRelationships + "/" + rel.TypeAccountTeamAssigned:
 		var e rel.AccountTeamAssigned
-		if e, err = decode[rel.AccountTeamAssigned](ev.Data, ev.Type); err == nil {
+		if e, err = decode[rel.AccountTeamAssigned](b, ev); err == nil {
 			c.row(b, out, schema, e.CustomerID, "sales_rep_id", nullIfEmpty(e.SalesRepID), "manager_id", nullIfEmpty(e.ManagerID))
 		}
 	case AreaRelationships + "/" + rel.TypeInterestRecorded:
 		var e rel.InterestRecorded
-		if e, err = decode[rel.InterestRecorded](ev.Data, ev.Type); err == nil {
+		if e, err = decode[rel.InterestRecorded](b, ev); err == nil {
 			c.row(b, out, schema, e.CustomerID, "interests", nonNilStrings(e.Interests))
 		}
 	case AreaRelationships + "/" + rel.TypeInterestRemoved:
 		var e rel.InterestRemoved
-		if e, err = decode[rel.InterestRemoved](ev.Data, ev.Type); err == nil {
+		if e, err = decode[rel.InterestRemoved](b, ev); err == nil {
 			c.row(b, out, schema, e.CustomerID, "interests", nonNilStrings(e.Interests))
 		}
 	case AreaRelationships + "/" + rel.TypeProductAdded:
 		var e rel.ProductAdded
-		if e, err = decode[rel.ProductAdded](ev.Data, ev.Type); err == nil {
+		if e, err = decode[rel.ProductAdded](b, ev); err == nil {
 			c.row(b, out, schema, e.CustomerID, "products", nonNilStrings(e.Products))
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentScheduled:
 		var e apt.AppointmentScheduled
-		if e, err = decode[apt.AppointmentScheduled](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentScheduled](b, ev); err == nil {
 			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "SCHEDULED")
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentRescheduled:
 		var e apt.AppointmentRescheduled
-		if e, err = decode[apt.AppointmentRescheduled](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentRescheduled](b, ev); err == nil {
 			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "SCHEDULED")
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCancelled:
 		var e apt.AppointmentCancelled
-		if e, err = decode[apt.AppointmentCancelled](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentCancelled](b, ev); err == nil {
 			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "CANCELLED")
 		}
 	case AreaAppointments + "/" + apt.TypeAppointmentCompleted:
 		var e apt.AppointmentCompleted
-		if e, err = decode[apt.AppointmentCompleted](ev.Data, ev.Type); err == nil {
+		if e, err = decode[apt.AppointmentCompleted](b, ev); err == nil {
 			c.appointment(b, out, schema, e.AppointmentID, e.CustomerID, e.StartsAt, "COMPLETED")
 		}
 	case AreaCampaigns + "/" + cmp.TypeDealOpened:
 		var e cmp.DealOpened
-		if e, err = decode[cmp.DealOpened](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.DealOpened](b, ev); err == nil {
 			c.deal(b, out, schema, e.DealID, e.CustomerID, "OPEN", e.Value)
 		}
 	case AreaCampaigns + "/" + cmp.TypeDealWon:
 		var e cmp.DealWon
-		if e, err = decode[cmp.DealWon](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.DealWon](b, ev); err == nil {
 			c.deal(b, out, schema, e.DealID, e.CustomerID, "WON", e.Value)
 		}
 	case AreaCampaigns + "/" + cmp.TypeDealLost:
 		var e cmp.DealLost
-		if e, err = decode[cmp.DealLost](ev.Data, ev.Type); err == nil {
+		if e, err = decode[cmp.DealLost](b, ev); err == nil {
 			c.deal(b, out, schema, e.DealID, e.CustomerID, "LOST", e.Value)
 		}
 	default:

@@ -83,7 +83,28 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, ps ...Proje
 // writing rows no query reaches: well-typed JSON that no area records (see
 // wellFormed) is malformed too, since null or {} would upsert a row whose
 // id is "".
-func decode[T any](data []byte, typ string) (T, error) {
+//
+// Each event's data is decoded once per type and batch: the projections an
+// area feeds are sinks of one consumer, applying the same events in one
+// batch, and share the decoded value (consumer.Batch.Memo; values are only
+// read).
+func decode[T any](b *consumer.Batch, ev eventlog.Event) (T, error) {
+	v, err := b.Memo(decodeKey{id: ev.ID, t: reflect.TypeFor[T]()}, func() (any, error) {
+		return decodeData[T](ev.Data, ev.Type)
+	})
+	t, _ := v.(T)
+	return t, err
+}
+
+// decodeKey names one event's data decoded into one type.
+type decodeKey struct {
+	id string
+	t  reflect.Type
+}
+
+// decodeData unmarshals and checks data, the payload of an event of type
+// typ (see decode).
+func decodeData[T any](data []byte, typ string) (T, error) {
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
 		return v, fmt.Errorf("decode %s: %w", typ, err)

@@ -32,7 +32,7 @@ func (Salespeople) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 	if area != AreaRelationships || ev.Type != rel.TypeSalespersonRegistered {
 		return nil
 	}
-	e, err := decode[rel.SalespersonRegistered](ev.Data, ev.Type)
+	e, err := decode[rel.SalespersonRegistered](b, ev)
 	if err == nil {
 		b.Exec(`INSERT INTO `+schema+`.salespeople (id, name, email, role, manager_id, version, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -26,6 +26,29 @@ type Batch struct {
 	order  []string    // rows statements in first-use order
 	rowLog []*rowsStmt // the statement of every row added, in order
 	ups    []upsertOp  // Upsert and Refresh calls, in order, folded by Send
+	memo   map[any]memoized
+}
+
+type memoized struct {
+	v   any
+	err error
+}
+
+// Memo returns what fn returned for key earlier in this batch, or calls
+// fn and keeps its result for the rest of the batch: the handlers of a
+// consumer's sinks apply the same events in one batch and can share work
+// such as decoding an event's payload. Keys are compared with ==; the
+// values must not be changed by those who share them.
+func (b *Batch) Memo(key any, fn func() (any, error)) (any, error) {
+	if m, ok := b.memo[key]; ok {
+		return m.v, m.err
+	}
+	v, err := fn()
+	if b.memo == nil {
+		b.memo = map[any]memoized{}
+	}
+	b.memo[key] = memoized{v: v, err: err}
+	return v, err
 }
 
 // rowsStmt collects the rows of one Rows statement: a column per
