@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,6 +50,89 @@ type ref struct {
 // leaves that event (for every sink) out of the next try, and the others
 // still commit.
 func (l *loop) applyReady(ps []*part) error {
+	pb, err := l.build(ps)
+	if err != nil {
+		return err
+	}
+	return l.finish(pb, pb.send(l.ctx, l.c))
+}
+
+// applySplit applies what the queues of ps hold as splitBatches batches
+// of disjoint partitions, built one after the other and sent at once, each
+// on its own connection, so that a catch-up keeps PostgreSQL busy while
+// this goroutine decodes and queues (partitions of one area share no
+// stream, and the batches' advisory locks are taken in key order, so they
+// cannot deadlock). Each batch commits or fails on its own, as
+// applyReady's.
+func (l *loop) applySplit(ps []*part) error {
+	n := min(splitBatches, len(ps))
+	pbs := make([]*built, n)
+	for i := range n {
+		pb, err := l.build(ps[i*len(ps)/n : (i+1)*len(ps)/n])
+		if err != nil {
+			return err // nothing sent: the items stay queued
+		}
+		pbs[i] = pb
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, pb := range pbs {
+		wg.Go(func() { errs[i] = pb.send(l.ctx, l.c) })
+	}
+	wg.Wait()
+	// Each is recorded, whatever the others did: any may have committed.
+	for i, pb := range pbs {
+		errs[i] = l.finish(pb, errs[i])
+	}
+	if l.singles > 0 {
+		// A batch failed at commit naming no event: one event per batch
+		// until every item still queued has been tried alone, since the
+		// other batches' partitions take turns with the culprit's.
+		queued := 0
+		for _, pt := range ps {
+			queued += len(pt.queue)
+		}
+		l.singles = max(l.singles, queued)
+	}
+	return errors.Join(errs...)
+}
+
+// splitBatches is how many batches applySplit sends at once.
+const splitBatches = 2
+
+// built is one batch ready to send: its statements and what it does with
+// each partition's queue.
+type built struct {
+	b       *Batch
+	plans   []planned
+	refs    []ref
+	advance *stmt // nil: nothing to commit
+	single  bool  // built in one-event-per-batch mode (l.singles)
+}
+
+// send runs the batch (after its checkpoint advance) in one round trip.
+func (pb *built) send(ctx context.Context, c *Consumer) error {
+	if pb.advance == nil {
+		return nil
+	}
+	return pb.b.Send(ctx, c.cfg.Pool, *pb.advance)
+}
+
+// finish records a sent batch: committed, or sorted out by failed.
+func (l *loop) finish(pb *built, err error) error {
+	if pb.advance != nil && err != nil {
+		var se *StatementError
+		if !errors.As(err, &se) || !se.Committed {
+			return l.failed(err, pb.plans, pb.refs)
+		}
+		l.c.log.Error("consumer: a handler's scan failed after its batch committed", "err", err)
+	}
+	l.committed(pb.plans, pb.refs, pb.single)
+	return nil
+}
+
+// build queues, on a new batch, what applyReady applies for ps.
+func (l *loop) build(ps []*part) (*built, error) {
 	c := l.c
 	now := time.Now()
 	b := &Batch{}
@@ -96,7 +180,7 @@ func (l *loop) applyReady(ps []*part) error {
 					if err != nil {
 						b.truncate(sm)
 						if transient(err) {
-							return fmt.Errorf("handle %s (position %d): %w", it.ev.ID, pos, err)
+							return nil, fmt.Errorf("handle %s (position %d): %w", it.ev.ID, pos, err)
 						}
 						if !l.fail(pt, s, it, err) {
 							// Nothing of this event in this batch, for any sink.
@@ -133,18 +217,11 @@ func (l *loop) applyReady(ps []*part) error {
 			}
 		}
 	}
+	pb := &built{b: b, plans: plans, refs: refs, single: l.singles > 0}
 	if len(parts) > 0 {
-		advance := stmt{sql: c.q.advance, args: []any{names, c.cfg.Area, parts, expected, next}, ev: -1}
-		if err := b.Send(l.ctx, c.cfg.Pool, advance); err != nil {
-			var se *StatementError
-			if !errors.As(err, &se) || !se.Committed {
-				return l.failed(err, plans, refs)
-			}
-			c.log.Error("consumer: a handler's scan failed after its batch committed", "err", err)
-		}
+		pb.advance = &stmt{sql: c.q.advance, args: []any{names, c.cfg.Area, parts, expected, next}, ev: -1}
 	}
-	l.committed(plans, refs)
-	return nil
+	return pb, nil
 }
 
 // failed sorts out a batch that did not commit: a checkpoint that moved
@@ -227,9 +304,9 @@ func (l *loop) fail(pt *part, s int, it item, err error) (park bool) {
 
 // committed records a committed batch: checkpoints, queues, counters, dead
 // letters, then the AfterCommit hook.
-func (l *loop) committed(plans []planned, refs []ref) {
+func (l *loop) committed(plans []planned, refs []ref, single bool) {
 	c := l.c
-	if l.singles > 0 && len(refs) > 0 {
+	if single && l.singles > 0 && len(refs) > 0 {
 		l.singles--
 	}
 	var skipped int64

@@ -510,7 +510,8 @@ func (l *loop) catchUp(ps []*part) error {
 }
 
 // drain applies the queues of ps until they are empty, waiting out the
-// holds of failing events.
+// holds of failing events: during a catch-up, as two batches of disjoint
+// partitions sent at once (applySplit).
 func (l *loop) drain(ps []*part) error {
 	for {
 		now := time.Now()
@@ -537,7 +538,11 @@ func (l *loop) drain(ps []*part) error {
 			continue
 		}
 		l.gapSeen = false
-		if err := l.applyReady(ready); err != nil {
+		apply := l.applyReady
+		if len(ready) > 1 && l.singles == 0 {
+			apply = l.applySplit
+		}
+		if err := apply(ready); err != nil {
 			return err
 		}
 		if l.gapSeen {
