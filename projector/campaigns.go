@@ -118,8 +118,7 @@ func (c Campaigns) Apply(b *consumer.Batch, schema string, ev eventlog.Event, ar
 // so the campaign recomputed is the same however events are batched.
 func (Campaigns) deal(b *consumer.Batch, out *[]Change, schema string, ev eventlog.Event, d cmp.DealOpened, stage, reason string) {
 	lockKeys(b, schema+".campaigns", d.CampaignID)
-	b.Upsert(consumer.Table{Name: schema + ".deals", Key: "id", InsertOnly: []string{"campaign_id", "created_at"},
-		Casts: map[string]string{"amount": "numeric"}}, nil, d.DealID,
+	b.Upsert(consumer.Table{Name: schema + ".deals", Key: "id", InsertOnly: dealInsertOnly, Casts: amountCast}, nil, d.DealID,
 		"customer_id", d.CustomerID, "campaign_id", nullIfEmpty(d.CampaignID), "offer_id", nullIfEmpty(d.OfferID),
 		"sales_rep_id", nullIfEmpty(d.SalesRepID), "product", d.Product, "amount", d.Value.Amount,
 		"currency", d.Value.CurrencyCode, "stage", stage, "lost_reason", nullIfEmpty(reason), "version", ev.Version,
@@ -133,6 +132,10 @@ func (Campaigns) deal(b *consumer.Batch, out *[]Change, schema string, ev eventl
 		WHERE c.id IN (SELECT campaign_id FROM `+schema+`.deals WHERE id = ANY($1::text[]))
 		RETURNING c.id`, d.DealID, campaignChanged(out))
 }
+
+// dealInsertOnly are the deals columns set only when a deal is first
+// recorded: its campaign and creation time.
+var dealInsertOnly = []string{"campaign_id", "created_at"}
 
 // campaignRow queues a statement returning the campaign's id, under the
 // campaign's lock, and names the changed campaign in out (no row when the

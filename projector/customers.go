@@ -174,7 +174,7 @@ func customerChanged(out *[]Change) func(pgx.Row) error {
 // an event names, makes the result the same however events are batched.
 func (Customers) appointment(b *consumer.Batch, out *[]Change, schema, id, customerID string, startsAt time.Time, status string) {
 	lockKeys(b, schema+".customers", customerID)
-	b.Upsert(consumer.Table{Name: schema + ".customer_appointments", Key: "id", InsertOnly: []string{"customer_id"}}, nil, id,
+	b.Upsert(consumer.Table{Name: schema + ".customer_appointments", Key: "id", InsertOnly: ownerColumn}, nil, id,
 		"customer_id", customerID, "starts_at", startsAt, "status", status)
 	b.Refresh(`INSERT INTO `+schema+`.customers AS c (id, upcoming_appointment_count, next_appointment_id)
 		SELECT k.id, u.n, u.next
@@ -193,8 +193,7 @@ func (Customers) appointment(b *consumer.Batch, out *[]Change, schema, id, custo
 // written (the owner, as for appointments).
 func (Customers) deal(b *consumer.Batch, out *[]Change, schema, id, customerID, stage string, v cmp.Money) {
 	lockKeys(b, schema+".customers", customerID)
-	b.Upsert(consumer.Table{Name: schema + ".customer_deals", Key: "id", InsertOnly: []string{"customer_id"},
-		Casts: map[string]string{"amount": "numeric"}}, nil, id,
+	b.Upsert(consumer.Table{Name: schema + ".customer_deals", Key: "id", InsertOnly: ownerColumn, Casts: amountCast}, nil, id,
 		"customer_id", customerID, "stage", stage, "amount", v.Amount, "currency", v.CurrencyCode)
 	b.Refresh(`INSERT INTO `+schema+`.customers AS c (id, open_deal_count, won_totals)
 		SELECT k.id, `+dealTotals(schema+".customer_deals", "customer_id", "k.id")+`
@@ -202,6 +201,15 @@ func (Customers) deal(b *consumer.Batch, out *[]Change, schema, id, customerID, 
 		ON CONFLICT (id) DO UPDATE SET open_deal_count = EXCLUDED.open_deal_count, won_totals = EXCLUDED.won_totals
 		RETURNING c.id, c.sales_rep_id`, id, customerChanged(out))
 }
+
+// Column lists of the customers' private tables, shared by every call.
+var (
+	// ownerColumn: an appointment's or deal's customer is the one it was
+	// first recorded with.
+	ownerColumn = []string{"customer_id"}
+	// amountCast: a money amount travels as its decimal string.
+	amountCast = map[string]string{"amount": "numeric"}
+)
 
 // dealTotals is a select list of two expressions over the deals in table
 // whose column col equals ref (a parameter or a column): the open deal

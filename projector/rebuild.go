@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"crm/eventlog"
 	"crm/eventlog/consumer"
@@ -318,33 +319,12 @@ func (rb *rebuild) setLogged(ctx context.Context, logged bool) error {
 // tables, one page (eventlog.MaxPageLimit events) per transaction, until
 // each log is exhausted (a short page); RebuildParallel areas at a time.
 func (rb *rebuild) replay(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	areas := make(chan string, len(rb.cfg.Projection.Sources()))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(RebuildParallel)
 	for _, area := range rb.cfg.Projection.Sources() {
-		areas <- area
+		g.Go(func() error { return rb.replayArea(ctx, area) })
 	}
-	close(areas)
-	var wg sync.WaitGroup
-	errs := make([]error, RebuildParallel)
-	for i := range RebuildParallel {
-		wg.Go(func() {
-			for area := range areas {
-				if err := rb.replayArea(ctx, area); err != nil {
-					errs[i] = err
-					cancel()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-	}
-	return errors.Join(errs...)
+	return g.Wait()
 }
 
 // replayArea applies area's log after rb.read[area], reading each page

@@ -31,7 +31,7 @@ type Table struct {
 
 // upsertOp is one Upsert or Refresh call, folded when the batch is sent.
 type upsertOp struct {
-	table   *Table // nil: a Refresh of sql
+	table   Table // of an Upsert
 	sql     string
 	key     string
 	cols    []any // column name, value, column name, value...
@@ -55,7 +55,7 @@ func (b *Batch) Upsert(t Table, onRow func(pgx.Row) error, key string, cols ...a
 	if len(cols)%2 != 0 {
 		panic("consumer: Upsert takes column name, value pairs")
 	}
-	b.ups = append(b.ups, upsertOp{table: &t, key: key, cols: cols, onRow: onRow, ev: b.ev})
+	b.ups = append(b.ups, upsertOp{table: t, key: key, cols: cols, onRow: onRow, ev: b.ev})
 }
 
 // Refresh queues key for a statement that recomputes rows from others
@@ -76,7 +76,7 @@ type foldedRow struct {
 
 // tableFold is the folded upserts of one table.
 type tableFold struct {
-	table *Table
+	table Table
 	rows  map[string]*foldedRow
 	order []string // keys in first-use order
 	onRow func(pgx.Row) error
@@ -226,7 +226,7 @@ func (tf *tableFold) upsertSQL(cols []string, vals [][]any) (string, []any, erro
 		args[i] = arr
 		params[i] = "$" + strconv.Itoa(i+1) + "::" + pgType + "[]"
 		switch {
-		case pgType == "jsonb" && isStrings(vals[i]):
+		case pgType == "jsonb": // a []string column
 			selects[i] = "ARRAY(SELECT jsonb_array_elements_text(u." + alias + "))"
 		case t.Casts[name] != "":
 			selects[i] = "u." + alias + "::" + t.Casts[name]
@@ -251,12 +251,6 @@ func (tf *tableFold) upsertSQL(cols []string, vals [][]any) (string, []any, erro
 		sb.WriteString(" RETURNING " + t.Returning)
 	}
 	return sb.String(), args, nil
-}
-
-// isStrings reports whether a column holds []string values.
-func isStrings(col []any) bool {
-	_, ok := col[0].([]string)
-	return ok
 }
 
 // columnArray turns one column's values into the array pgx sends and its
