@@ -2,14 +2,17 @@ package eventlog
 
 import (
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"crm/eventlog/errcode"
@@ -26,12 +29,21 @@ type LogPage struct {
 	Head int64 `json:"head,omitempty"`
 }
 
+// PageMediaType is the compact encoding of a LogPage that Client asks for:
+// the page as one encoding/gob value, each event's data carried as bytes.
+// Decoding it costs about a quarter of the JSON page, whose event data the
+// decoder must scan twice, and the server skips compacting every event's
+// data into the JSON. JSON stays the default answer, for people and
+// tools; Client decodes whichever the server answers.
+const PageMediaType = "application/vnd.crm.log-page+gob"
+
 // NewHandler serves the log to readers that catch up:
 //
 //	GET /events?after=POS&limit=N           events after log position POS
 //	GET /streams/{id}/events?after=V&limit=N events of one stream after version V
 //
-// after defaults to 0 and limit to 100 (at most MaxPageLimit). A malformed
+// after defaults to 0 and limit to 100 (at most MaxPageLimit). The page is
+// JSON, or PageMediaType when the request's Accept names it. A malformed
 // or out-of-range parameter answers 400 with code BAD_USER_INPUT and the
 // parameter as field; nothing else is accepted.
 func NewHandler(l *Log) http.Handler {
@@ -49,7 +61,7 @@ func NewHandler(l *Log) http.Handler {
 			var evs []Event
 			evs, err = l.ReadLog(r.Context(), after, limit)
 			if err == nil {
-				writeJSON(w, LogPage{Events: nonNil(evs), Head: max(head, lastPos(evs))})
+				writePage(w, r, LogPage{Events: nonNil(evs), Head: max(head, lastPos(evs))})
 				return
 			}
 		}
@@ -71,7 +83,7 @@ func NewHandler(l *Log) http.Handler {
 			internalError(w, r, err)
 			return
 		}
-		writeJSON(w, LogPage{Events: nonNil(evs)})
+		writePage(w, r, LogPage{Events: nonNil(evs)})
 	})
 	return mux
 }
@@ -113,9 +125,29 @@ func nonNil(evs []Event) []Event {
 	return evs
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// writePage answers page as PageMediaType when r accepts it, else as JSON.
+func writePage(w http.ResponseWriter, r *http.Request, page LogPage) {
+	if acceptsPage(r.Header.Values("Accept")) {
+		w.Header().Set("Content-Type", PageMediaType)
+		_ = gob.NewEncoder(w).Encode(page)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(page)
+}
+
+// acceptsPage reports whether Accept header values name PageMediaType
+// (with a q above zero).
+func acceptsPage(accept []string) bool {
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err == nil && mt == PageMediaType && params["q"] != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func internalError(w http.ResponseWriter, r *http.Request, err error) {
@@ -180,6 +212,7 @@ func (c *Client) get(ctx context.Context, u string) (LogPage, error) {
 	if err != nil {
 		return LogPage{}, fmt.Errorf("eventlog client: %w", err)
 	}
+	req.Header.Set("Accept", PageMediaType+", application/json;q=0.5")
 	resp, err := hc.Do(req)
 	if err != nil {
 		return LogPage{}, fmt.Errorf("eventlog client: %w", err)
@@ -194,7 +227,11 @@ func (c *Client) get(ctx context.Context, u string) (LogPage, error) {
 		return LogPage{}, fmt.Errorf("eventlog client: %s: %w", u, errcode.New(errcode.CodeForStatus(resp.StatusCode), "HTTP %d", resp.StatusCode))
 	}
 	var page LogPage
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+	decode := json.NewDecoder(resp.Body).Decode
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == PageMediaType {
+		decode = gob.NewDecoder(resp.Body).Decode
+	}
+	if err := decode(&page); err != nil {
 		return LogPage{}, fmt.Errorf("eventlog client: %s: decode: %w", u, err)
 	}
 	return page, nil

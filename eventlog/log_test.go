@@ -390,6 +390,86 @@ func TestLogHandler(t *testing.T) {
 	}
 }
 
+// The log page comes as JSON by default and as PageMediaType when asked;
+// Client reads either, and both carry every field of every event as the log
+// holds it.
+func TestLogPageEncodings(t *testing.T) {
+	t.Parallel()
+	l, _ := openLog(t)
+	ctx := context.Background()
+	meta := eventlog.Metadata{CorrelationID: "corr-1", CausationID: "cause-1", IdempotencyKey: "key-1", Actor: "user-1", TraceParent: "00-1-2-01"}
+	if _, err := l.Append(ctx, "st-1", eventlog.NoStream, meta, ev("T", map[string]any{"s": "é \"q\"", "n": 1.5, "a": []int{1}}), ev("U", nil)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := l.ReadLog(ctx, 0, 10)
+	if err != nil || len(want) != 2 {
+		t.Fatalf("log: %v %v", want, err)
+	}
+	h := eventlog.NewHandler(l)
+	// jsonOnly is a server from before the compact page: it ignores Accept.
+	jsonOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Accept")
+		h.ServeHTTP(w, r)
+	})
+	for _, tc := range []struct {
+		name        string
+		handler     http.Handler
+		contentType string
+	}{{"compact", h, eventlog.PageMediaType}, {"json", jsonOnly, "application/json"}} {
+		srv := httptest.NewServer(tc.handler)
+		c := &eventlog.Client{BaseURL: srv.URL}
+		for _, read := range []func() ([]eventlog.Event, error){
+			func() ([]eventlog.Event, error) { return c.ReadLog(ctx, 0, 10) },
+			func() ([]eventlog.Event, error) { return c.ReadStream(ctx, "st-1", 0, 10) },
+		} {
+			got, err := read()
+			if err != nil || len(got) != len(want) {
+				t.Fatalf("%s: %v %v", tc.name, got, err)
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.ID != w.ID || g.StreamID != w.StreamID || g.Version != w.Version || g.Position != w.Position ||
+					g.Type != w.Type || !sameJSON(g.Data, w.Data) || g.Metadata != w.Metadata || !g.RecordedAt.Equal(w.RecordedAt) {
+					t.Errorf("%s: event %d: got %+v, want %+v", tc.name, i, g, w)
+				}
+			}
+		}
+		if head, err := c.Head(ctx); err != nil || head != 2 {
+			t.Errorf("%s: head %d %v", tc.name, head, err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+		req.Header.Set("Accept", eventlog.PageMediaType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != tc.contentType {
+			t.Errorf("%s: Content-Type %q, want %q", tc.name, ct, tc.contentType)
+		}
+		srv.Close()
+	}
+	// Without Accept, or refusing the compact page, the answer is JSON.
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, accept := range []string{"", "application/json", eventlog.PageMediaType + ";q=0, application/json"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page eventlog.LogPage
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || len(page.Events) != 2 || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("Accept %q: %s, %d events, %v", accept, resp.Header.Get("Content-Type"), len(page.Events), err)
+		}
+	}
+}
+
 func sameJSON(a, b []byte) bool {
 	var x, y any
 	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
