@@ -40,6 +40,12 @@ func (Customers) Sources() []string {
 // Migrations implements Projection.
 func (Customers) Migrations() fs.FS { return migrationsOf("customers") }
 
+// QueryIndexes implements QueryIndexed: the gateway's lists by sales rep,
+// manager and interest; Apply reads customers by id only.
+func (Customers) QueryIndexes() []string {
+	return []string{"customers_sales_rep", "customers_manager", "customers_interests"}
+}
+
 // Tables implements Projection.
 func (Customers) Tables() []string {
 	return []string{"customers", "customer_appointments", "customer_deals"}

@@ -54,3 +54,13 @@ type Projection interface {
 	// failure fails the event too.
 	Apply(b *consumer.Batch, schema string, ev eventlog.Event, area string, out *[]Change) error
 }
+
+// QueryIndexed is implemented by a projection whose tables have indexes
+// that only queries read, never its Apply (nor the statements Apply queues):
+// a rebuild drops them from the scratch tables before the replay and
+// creates each in one pass after it, instead of updating them for every
+// row version the replay writes.
+type QueryIndexed interface {
+	// QueryIndexes names those indexes, as its migrations create them.
+	QueryIndexes() []string
+}

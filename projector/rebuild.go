@@ -130,7 +130,10 @@ type rebuild struct {
 	// position per area and partition.
 	read  map[string]int64
 	last  map[string][]int64
-	stats RebuildStats
+	// deferred are the definitions of the projection's query indexes,
+	// dropped from the scratch tables for the replay (QueryIndexed).
+	deferred []string
+	stats    RebuildStats
 	// mu guards read, last and stats while the areas replay side by side.
 	mu sync.Mutex
 }
@@ -180,6 +183,9 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (RebuildStats, error) {
 		return rb.stats, err
 	}
 	if err := rb.setLogged(ctx, true); err != nil {
+		return rb.stats, err
+	}
+	if err := rb.createDeferred(ctx); err != nil {
 		return rb.stats, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -295,7 +301,44 @@ func (rb *rebuild) prepare(ctx context.Context) error {
 	if err := pgmigrate.Apply(ctx, rb.cfg.Pool, rb.scratch, "proj_"+rb.name, rb.cfg.Projection.Migrations()); err != nil {
 		return fmt.Errorf("projector: rebuild %s: %w", rb.name, err)
 	}
+	if err := rb.deferIndexes(ctx); err != nil {
+		return err
+	}
 	return rb.setLogged(ctx, false)
+}
+
+// deferIndexes drops the projection's query indexes from the scratch
+// tables, keeping their definitions for createDeferred. A named index that
+// the migrations did not create is an error (the list went stale).
+func (rb *rebuild) deferIndexes(ctx context.Context) error {
+	qi, ok := rb.cfg.Projection.(QueryIndexed)
+	if !ok {
+		return nil
+	}
+	for _, name := range qi.QueryIndexes() {
+		var def string
+		err := rb.cfg.Pool.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = $2`, rb.scratch, name).Scan(&def)
+		if err != nil {
+			return fmt.Errorf("projector: rebuild %s: query index %s: %w", rb.name, name, err)
+		}
+		if _, err := rb.cfg.Pool.Exec(ctx, `DROP INDEX `+rb.scratch+`.`+pgx.Identifier{name}.Sanitize()); err != nil {
+			return fmt.Errorf("projector: rebuild %s: drop query index %s: %w", rb.name, name, err)
+		}
+		rb.deferred = append(rb.deferred, def)
+	}
+	return nil
+}
+
+// createDeferred creates the query indexes deferIndexes dropped, on the
+// replayed scratch tables (once logged: each index is written once).
+func (rb *rebuild) createDeferred(ctx context.Context) error {
+	for _, def := range rb.deferred {
+		if _, err := rb.cfg.Pool.Exec(ctx, def); err != nil {
+			return fmt.Errorf("projector: rebuild %s: %s: %w", rb.name, def, err)
+		}
+	}
+	rb.deferred = nil
+	return nil
 }
 
 // setLogged makes the scratch tables unlogged for the replay (no WAL for

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog"
@@ -424,6 +426,27 @@ func TestRebuildEmpty(t *testing.T) {
 		CREATE TABLE `+scratchSchema(db.schema, "customers")+`.junk (x int)`); err != nil {
 		t.Fatal(err)
 	}
+	// The rebuilt tables have the indexes the migrations create, including
+	// the query indexes the replay goes without (QueryIndexed).
+	indexes := func() map[string]string {
+		rows, err := db.pool.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = ANY($2)`,
+			db.schema, (Customers{}).Tables())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		var name, def string
+		if _, err := pgx.ForEachRow(rows, []any{&name, &def}, func() error { m[name] = def; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	migrated := indexes()
+	for _, name := range (Customers{}).QueryIndexes() {
+		if migrated[name] == "" {
+			t.Fatalf("query index %s is not in the migrations: %v", name, migrated)
+		}
+	}
 	for range 2 { // twice: a rebuild after a rebuild works too
 		st, err := Rebuild(ctx, RebuildConfig{Pool: db.pool, Schema: db.schema, Projection: Customers{}, Sources: sources,
 			Partitions: testParts})
@@ -432,6 +455,9 @@ func TestRebuildEmpty(t *testing.T) {
 		}
 		if st.Replayed != 0 || st.CaughtUp != 0 {
 			t.Errorf("stats %+v", st)
+		}
+		if got := indexes(); !maps.Equal(got, migrated) {
+			t.Errorf("indexes after the rebuild %v, want %v", got, migrated)
 		}
 	}
 	var scratch bool
