@@ -128,8 +128,8 @@ type rebuild struct {
 	log     *slog.Logger
 	// read is the last position read per area (R_a); last the last applied
 	// position per area and partition.
-	read  map[string]int64
-	last  map[string][]int64
+	read map[string]int64
+	last map[string][]int64
 	// deferred are the definitions of the projection's query indexes,
 	// dropped from the scratch tables for the replay (QueryIndexed).
 	deferred []string
