@@ -144,7 +144,7 @@ type rebuild struct {
 // converge whatever their interleaving, as under the live consumers, which
 // run them side by side too). Measured on 2 cores at 1M events: 1 area at
 // a time 21k events/s, 2: 32k/s, 3: 36k/s.
-const RebuildParallel = 3
+const RebuildParallel = 4
 
 // Rebuild rebuilds cfg.Projection from its source areas' logs into scratch
 // tables while the live ones keep serving and following, then switches to
