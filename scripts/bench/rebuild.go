@@ -102,9 +102,10 @@ func benchRebuild(ctx context.Context, o options, e *env, rep *report) error {
 			"Process CPU is the rebuild process's user+system time (the rest of its wall time it waits on PostgreSQL and the log server). " +
 			"Each page of 1000 events is one batch in one transaction, its upserts folded per row (`Batch.Upsert`): one advisory-lock statement for the page's customers, " +
 			"one set-based upsert per table and set of columns, one recomputation per aggregate for all the page's customers (`Batch.Refresh`); " +
-			"three areas replay at once on their own connections, each reading its next page while one applies, into unlogged scratch tables set logged before the switch. " +
+			"the four areas replay at once on their own connections, each reading its next page (gob-encoded, `eventlog.PageMediaType`) while one applies, into unlogged scratch tables set logged before the switch, " +
+			"whose query-only indexes (by sales rep, manager, interest) are created once after the replay. " +
 			"What bounds it: every customer row is rewritten once per area and per aggregate (six row versions with their index entries, against one COPY row), " +
-			"and the CPU of two cores shared by PostgreSQL, the log server's JSON pages and the rebuild's decoding of them.",
+			"and the CPU of two cores shared by PostgreSQL (about half of it), the log server and the rebuild's decoding.",
 		header: []string{"log events", "final rows", "rebuild", "rebuild events/s", "rebuild process CPU", "raw COPY", "COPY rows/s", "ratio"},
 	}
 	mem := section{
