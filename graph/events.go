@@ -14,13 +14,19 @@ import (
 	"crm/graph/readstore"
 )
 
-// feedAreas turns the areas argument into the feed's area set.
-func feedAreas(areas []model.Area) ([]string, error) {
+// feedStart reads the areas and after arguments: the feed's area set and
+// where to start (nil: no cursor). Errors: BAD_USER_INPUT.
+func feedStart(areas []model.Area, after *string) ([]string, feed.Position, error) {
 	names := make([]string, len(areas))
 	for i, a := range areas {
 		names[i] = strings.ToLower(string(a))
 	}
-	return feed.AreaSet(names)
+	set, err := feed.AreaSet(names)
+	if err != nil {
+		return nil, nil, err
+	}
+	start, err := feed.Start(set, after)
+	return set, start, err
 }
 
 // events serves Query.events: a page of the feed (see feed.Page).
@@ -29,11 +35,7 @@ func (r *Resolver) events(ctx context.Context, areas []model.Area, after *string
 	if err != nil {
 		return nil, err
 	}
-	set, err := feedAreas(areas)
-	if err != nil {
-		return nil, err
-	}
-	start, err := feed.Start(set, after)
+	set, start, err := feedStart(areas, after)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +61,7 @@ func (r *Resolver) eventFeed(ctx context.Context, areas []model.Area, after *str
 	if r.Feed == nil {
 		return nil, errcode.New(errcode.Unavailable, "the event feed is not available")
 	}
-	set, err := feedAreas(areas)
-	if err != nil {
-		return nil, err
-	}
-	start, err := feed.Start(set, after)
+	set, start, err := feedStart(areas, after)
 	if err != nil {
 		return nil, err
 	}

@@ -29,10 +29,6 @@ import (
 	"crm/graph/model"
 )
 
-// SlowConsumer is the code of a subscription ended because its subscriber
-// fell more than Config.Buffer events behind the feed's head.
-const SlowConsumer errcode.Code = "SLOW_CONSUMER"
-
 // Reader is what the feed reads (readstore.Store satisfies it).
 type Reader interface {
 	// EventsAfter answers, for each area of after, at most limit events
@@ -270,7 +266,8 @@ func (f *Feed) endSlow() {
 }
 
 // Ended is the error a subscription ends with, for its client: Code
-// (SLOW_CONSUMER, or UNAVAILABLE when the read model could not be read)
+// (errcode.SlowConsumer when the subscriber fell more than Config.Buffer
+// events behind the head, or UNAVAILABLE when the read model could not be read)
 // and Cursor, the position after the last event delivered, to resume from.
 type Ended struct {
 	Code    errcode.Code
@@ -357,7 +354,7 @@ func (f *Feed) serve(ctx context.Context, s *subscriber, out chan<- *model.Event
 		return
 	}
 	slow := func() {
-		end(&Ended{Code: SlowConsumer, Cursor: s.position().Encode(),
+		end(&Ended{Code: errcode.SlowConsumer, Cursor: s.position().Encode(),
 			Message: fmt.Sprintf("the subscriber fell more than %d events behind; resume from extensions.cursor", f.cfg.Buffer)})
 	}
 	for {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"crm/eventlog/errcode"
 	"crm/eventlog/testenv"
 	"crm/graph/model"
 	"crm/graph/readstore"
@@ -321,7 +322,7 @@ func TestFeedMemoryBoundedWithSlowSubscribers(t *testing.T) {
 	for range subs {
 		chans = append(chans, e.feed.Subscribe(ctx, Areas, nil, func(err error) {
 			var end *Ended
-			if errors.As(err, &end) && end.Code == SlowConsumer {
+			if errors.As(err, &end) && end.Code == errcode.SlowConsumer {
 				ended.Add(1)
 			}
 		}))
