@@ -75,7 +75,9 @@ func TestEventsQuery(t *testing.T) {
 
 	var h struct {
 		Customer struct {
-			History struct{ Edges []struct{ Node struct{ ID, Cursor string } } }
+			History struct {
+				Edges []struct{ Node struct{ ID, Cursor string } }
+			}
 		}
 	}
 	w := seedWorld(e)
