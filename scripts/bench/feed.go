@@ -125,17 +125,11 @@ func benchFeed(ctx context.Context, o options, e *env, rep *report) error {
 		return err
 	}
 	defer done()
-	dev, err := startCRM(bin, dir, "feed-dev", []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_feed", "CRM_REDIS_URL=" + o.redisURL}, "dev")
+	dev, err := startDev(ctx, bin, dir, "feed-dev", []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_feed", "CRM_REDIS_URL=" + o.redisURL})
 	if err != nil {
 		return err
 	}
 	defer dev.stop()
-	if err := waitFor(ctx, dev, 60*time.Second, "/readyz", func() error { return ready(ctx, dev.url) }); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, dev, 60*time.Second, "projections at lag 0", func() error { return settled(ctx, dev.url) }); err != nil {
-		return err
-	}
 	pool, err := smallPool(ctx, dbURL, 2)
 	if err != nil {
 		return err
@@ -172,6 +166,16 @@ func benchFeed(ctx context.Context, o options, e *env, rep *report) error {
 		return err
 	}
 
+	// caughtUp waits until the subscriber has received want events more
+	// than the from it had.
+	caughtUp := func(what string, timeout time.Duration, from, want int64) error {
+		return waitFor(ctx, dev, timeout, what, func() error {
+			if got := sub.received.Load() - from; got < want {
+				return fmt.Errorf("%d of %d delivered", got, want)
+			}
+			return nil
+		})
+	}
 	// Throughput: gwClients closed-loop clients for o.duration; then how
 	// long the feed needs to hand over the rest.
 	if err := waitFor(ctx, dev, 30*time.Second, "the warm-up delivered", func() error {
@@ -189,12 +193,7 @@ func benchFeed(ctx context.Context, o options, e *env, rep *report) error {
 	})
 	stopped := time.Now()
 	logged1, delivered1 := must(logEvents(ctx, pool)), sub.received.Load()
-	if err := waitFor(ctx, dev, 60*time.Second, "the feed caught up", func() error {
-		if got := sub.received.Load() - delivered0; got < logged1-logged0 {
-			return fmt.Errorf("%d of %d delivered", got, logged1-logged0)
-		}
-		return nil
-	}); err != nil {
+	if err := caughtUp("the feed caught up", 60*time.Second, delivered0, logged1-logged0); err != nil {
 		return err
 	}
 	tail := time.Since(stopped)
@@ -242,12 +241,7 @@ func benchFeed(ctx context.Context, o options, e *env, rep *report) error {
 	close(jobs)
 	wg.Wait()
 	logged3 := must(logEvents(ctx, pool))
-	if err := waitFor(ctx, dev, 30*time.Second, "the paced events delivered", func() error {
-		if got := sub.received.Load() - delivered2; got < logged3-logged2 {
-			return fmt.Errorf("%d of %d delivered", got, logged3-logged2)
-		}
-		return nil
-	}); err != nil {
+	if err := caughtUp("the paced events delivered", 30*time.Second, delivered2, logged3-logged2); err != nil {
 		return err
 	}
 	sub.record.Store(false)

@@ -288,17 +288,11 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 	penv := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_gw", "CRM_REDIS_URL=" + o.redisURL}
 	raiseNoFile()
 
-	dev, err := startCRM(bin, dir, "dev", penv, "dev")
+	dev, err := startDev(ctx, bin, dir, "dev", penv)
 	if err != nil {
 		return err
 	}
 	defer dev.stop()
-	if err := waitFor(ctx, dev, 60*time.Second, "/readyz", func() error { return ready(ctx, dev.url) }); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, dev, 60*time.Second, "projections at lag 0", func() error { return settled(ctx, dev.url) }); err != nil {
-		return err
-	}
 	if out, err := exec.CommandContext(ctx, bin, "seed", "--url", dev.url+"/graphql").CombinedOutput(); err != nil {
 		return fmt.Errorf("crm seed: %v: %s", err, out)
 	}
@@ -319,6 +313,25 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 		return err
 	}
 	return gwSubscriptions(ctx, o, dev, gw, rep)
+}
+
+// startDev starts `crm dev` and waits until it is ready and its
+// projections have caught up with the (empty) logs; on failure it is
+// stopped.
+func startDev(ctx context.Context, bin, dir, name string, env []string) (*crmProc, error) {
+	dev, err := startCRM(bin, dir, name, env, "dev")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, dev, 60*time.Second, "/readyz", func() error { return ready(ctx, dev.url) }); err != nil {
+		dev.stop()
+		return nil, err
+	}
+	if err := waitFor(ctx, dev, 60*time.Second, "projections at lag 0", func() error { return settled(ctx, dev.url) }); err != nil {
+		dev.stop()
+		return nil, err
+	}
+	return dev, nil
 }
 
 // crmBench prepares a section that runs crm processes: a temporary
