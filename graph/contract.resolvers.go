@@ -13,7 +13,6 @@ import (
 	"crm/graph/readstore"
 	"crm/projector"
 	"crm/services/wire"
-	"strings"
 )
 
 func (r *appointmentResolver) Customer(ctx context.Context, obj *model.Appointment) (*model.Customer, error) {
@@ -192,6 +191,10 @@ func (r *queryResolver) Projections(ctx context.Context) ([]*model.ProjectionSta
 	return r.projections(ctx)
 }
 
+func (r *queryResolver) Events(ctx context.Context, areas []model.Area, after *string, first *int) (*model.EventConnection, error) {
+	return r.events(ctx, areas, after, first)
+}
+
 func (r *salespersonResolver) Manager(ctx context.Context, obj *model.Salesperson) (*model.Salesperson, error) {
 	return optional(ctx, obj.ManagerID, r.loaders(ctx).Salesperson.Load)
 }
@@ -218,14 +221,8 @@ func (r *subscriptionResolver) DealChanged(ctx context.Context, customerID *stri
 	}, r.Store.DealsByID, nil)
 }
 
-func (r *subscriptionResolver) EventRecorded(ctx context.Context, areas []model.Area) (<-chan *model.Event, error) {
-	wanted := map[string]bool{}
-	for _, a := range areas {
-		wanted[strings.ToLower(string(a))] = true
-	}
-	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
-		return c.Kind == projector.KindEvent && (len(wanted) == 0 || wanted[c.Refs["area"]])
-	}, r.eventByID, nil)
+func (r *subscriptionResolver) EventRecorded(ctx context.Context, areas []model.Area, after *string) (<-chan *model.Event, error) {
+	return r.eventFeed(ctx, areas, after)
 }
 
 func (r *Resolver) Appointment() generated.AppointmentResolver { return &appointmentResolver{r} }

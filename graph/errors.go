@@ -18,7 +18,9 @@ import (
 // (BAD_USER_INPUT; CONFLICT on expectedVersion or a taken email). gqlgen's own
 // errors (parse, validation, complexity) keep their codes. Anything else
 // is INTERNAL "internal error" for the client and logged, with its path,
-// for the operator.
+// for the operator. A subscription the event feed ends (SLOW_CONSUMER,
+// UNAVAILABLE, with extensions.cursor) does not pass here: see
+// endSubscription.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)

@@ -30,6 +30,7 @@ func pageComplexity(c *generated.ComplexityRoot) {
 	c.Customer.Appointments = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Customer.History = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Salesperson.Customers = func(child int, first *int, _ *string) int { return page(child, first) }
+	c.Query.Events = func(child int, _ []model.Area, _ *string, first *int) int { return page(child, first) }
 }
 
 // ShapeLimit refuses, before gqlgen parses and validates a document (work

@@ -11,7 +11,6 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/graph/live"
-	"crm/graph/model"
 	"crm/graph/svc"
 	"crm/projector"
 	"crm/services/wire"
@@ -188,9 +187,4 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 // ref reports whether a change's ref matches an optional filter.
 func ref(c live.Change, key string, want *string) bool {
 	return want == nil || c.Refs[key] == *want
-}
-
-func (r *Resolver) eventByID(ctx context.Context, ids []string) ([]*model.Event, error) {
-	e, err := r.Store.EventByID(ctx, ids[0])
-	return []*model.Event{e}, err
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"crm/eventlog/errcode"
+	"crm/graph/feed"
 	"crm/graph/model"
 	"crm/graph/readstore"
 )
@@ -184,6 +185,7 @@ func (r *Resolver) history(ctx context.Context, streamID string, first *int, aft
 	last := ""
 	for i, e := range items {
 		last = readstore.EventCursor(e)
+		e.Cursor = feed.Position{e.AreaName: e.PositionNum}.Encode()
 		c.Edges[i] = &model.EventEdge{Cursor: last, Node: e}
 	}
 	c.PageInfo = pageInfo(more, last)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"crm/graph/feed"
 	"crm/graph/live"
 	"crm/graph/readstore"
 	"crm/graph/svc"
@@ -31,6 +32,8 @@ type Resolver struct {
 	ConsistencyTimeout time.Duration
 	// Hub delivers the projector's changes to subscriptions.
 	Hub *live.Hub
+	// Feed serves the eventRecorded subscription (nil: UNAVAILABLE).
+	Feed *feed.Feed
 	// Status reports the projections (the projections query).
 	Status func(ctx context.Context) ([]projector.ProjectionStatus, error)
 

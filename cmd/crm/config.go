@@ -66,6 +66,10 @@ type Config struct {
 	// DBMaxConns caps each PostgreSQL pool of the process
 	// (CRM_DB_MAX_CONNS; 0: each component's default; -1: invalid).
 	DBMaxConns int32
+	// FeedBuffer is how many events an event feed subscriber may be
+	// behind before it is ended with SLOW_CONSUMER (CRM_FEED_BUFFER; 0:
+	// the gateway's default, 2048; -1: invalid).
+	FeedBuffer int
 }
 
 // poolSize is the size of a pool whose component default is def.
@@ -107,6 +111,12 @@ func configFromEnv(getenv func(string) string) Config {
 			c.DBMaxConns = int32(n)
 		}
 	}
+	if v := get("CRM_FEED_BUFFER", ""); v != "" {
+		c.FeedBuffer = -1
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 1000000 {
+			c.FeedBuffer = n
+		}
+	}
 	for _, comp := range append(append([]string{}, areas...), readComponent) {
 		c.DatabaseURLs[comp] = get(envName(comp, "DATABASE_URL"), c.DatabaseURL)
 	}
@@ -141,6 +151,9 @@ func (c Config) Validate() error {
 	check("CRM_NAMESPACE", validateNamespace(c.Namespace))
 	if c.DBMaxConns < 0 {
 		check("CRM_DB_MAX_CONNS", errors.New("want a number of connections, 1-1000"))
+	}
+	if c.FeedBuffer < 0 {
+		check("CRM_FEED_BUFFER", errors.New("want a number of events, 1-1000000"))
 	}
 	for _, area := range areas {
 		check(envName(area, "URL"), validateHTTPURL(c.ServiceURLs[area]))

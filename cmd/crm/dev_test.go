@@ -24,12 +24,13 @@ type system struct {
 	stop func()
 }
 
-// startDev runs `crm dev` on a fresh database and Redis namespace.
-func startDev(t *testing.T) (*system, []string) {
+// startDev runs `crm dev` on a fresh database and Redis namespace, with
+// extra environment variables (NAME=value) if any.
+func startDev(t *testing.T, extra ...string) (*system, []string) {
 	t.Helper()
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
-	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL()}
+	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL()}, extra...)
 	s := startCmd(t, env, "dev")
 	s.settle(t)
 	return s, env
@@ -166,17 +167,44 @@ func dialWS(t *testing.T, s *system, legacy bool) *wsClient {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/graphql", &websocket.DialOptions{Subprotocols: []string{proto}})
+	c, err := openWS(ctx, s, proto)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
-	w := &wsClient{c: c, legacy: legacy}
-	w.send(t, map[string]any{"type": "connection_init", "payload": map[string]any{"correlationId": "ws-test"}})
-	if m := w.read(t); m["type"] != "connection_ack" {
-		t.Fatalf("init answered %v", m)
+	return &wsClient{c: c, legacy: legacy}
+}
+
+// openWS dials the gateway's WebSocket with subprotocol proto and waits
+// for the answer to connection_init; it may run outside the test's
+// goroutine.
+func openWS(ctx context.Context, s *system, proto string) (*websocket.Conn, error) {
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/graphql", &websocket.DialOptions{Subprotocols: []string{proto}})
+	if err != nil {
+		return nil, err
 	}
-	return w
+	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"correlationId": "ws-test"}})
+	if err := c.Write(ctx, websocket.MessageText, init); err != nil {
+		c.CloseNow()
+		return nil, err
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			c.CloseNow()
+			return nil, err
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		switch m["type"] {
+		case "connection_ack":
+			return c, nil
+		case "ka", "ping", "pong":
+			continue
+		}
+		c.CloseNow()
+		return nil, fmt.Errorf("init answered %s", b)
+	}
 }
 
 func (w *wsClient) send(t *testing.T, m map[string]any) {

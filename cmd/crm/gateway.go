@@ -33,7 +33,7 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 		return fmt.Errorf("gateway: %w", err)
 	}
 	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
-		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger,
+		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
 		Collectors: []prometheus.Collector{dbCalls}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

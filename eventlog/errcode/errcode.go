@@ -25,6 +25,10 @@ const (
 	Unauthenticated    Code = "UNAUTHENTICATED"
 	Forbidden          Code = "FORBIDDEN"
 	Internal           Code = "INTERNAL"
+	// SlowConsumer ends an event feed subscription (eventRecorded) whose
+	// subscriber fell more than the gateway's buffer behind; the error's
+	// extensions.cursor is where to resume. GraphQL only (no HTTP status).
+	SlowConsumer Code = "SLOW_CONSUMER"
 )
 
 // Error is an error whose Message may be shown to a client.

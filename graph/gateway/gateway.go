@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -20,6 +21,7 @@ import (
 
 	"crm/eventlog/consumer"
 	"crm/graph"
+	"crm/graph/feed"
 	"crm/graph/live"
 	"crm/graph/readstore"
 	"crm/graph/server"
@@ -47,7 +49,11 @@ type Config struct {
 	DisableIntrospection bool
 	// ConsistencyTimeout bounds a mutation's read-your-writes wait.
 	ConsistencyTimeout time.Duration
-	Logger             *slog.Logger
+	// FeedBuffer is how many events an event feed subscriber may be behind
+	// before it is ended with SLOW_CONSUMER (feed.Config.Buffer; 0: its
+	// default).
+	FeedBuffer int
+	Logger     *slog.Logger
 	// Collectors are served at /metrics beside the gateway's own (crm
 	// passes its process's database call counters).
 	Collectors []prometheus.Collector
@@ -57,6 +63,7 @@ type Config struct {
 type Gateway struct {
 	Handler http.Handler
 	Hub     *live.Hub
+	Feed    *feed.Feed
 }
 
 // New assembles a gateway; Run must run for subscriptions to be pushed.
@@ -75,11 +82,18 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	hub := live.NewHub(cfg.Redis, projector.ChannelName(cfg.Namespace), cfg.Logger)
+	events := projector.Events{}.Name()
+	fd, err := feed.New(feed.Config{Reader: store, Buffer: cfg.FeedBuffer, Logger: cfg.Logger,
+		Announced: func() <-chan struct{} { return hub.Announced(events) }})
+	if err != nil {
+		return nil, err
+	}
 	res := &graph.Resolver{
 		Store:              store,
 		Commands:           svc.New(cfg.ServiceURLs, cfg.HTTPClient),
 		ConsistencyTimeout: cfg.ConsistencyTimeout,
 		Hub:                hub,
+		Feed:               fd,
 		Applied: func(ctx context.Context, projection, area string, partition int, position int64) error {
 			w := consumer.Waiter{Pool: cfg.ReadPool, Schema: cfg.Schema, Name: projector.ConsumerName(projection),
 				Area: area, Redis: cfg.Redis, Namespace: cfg.Namespace}
@@ -122,7 +136,7 @@ func New(cfg Config) (*Gateway, error) {
 	gql := graph.LimitBody(correlate(srv), 1<<20)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crm_subscriptions",
-		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers()) }))
+		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers() + fd.Subscribers()) }))
 	reg.MustRegister(&lagCollector{status: res.Status})
 	reg.MustRegister(cfg.Collectors...)
 	h := server.New(server.Config{GraphQL: gql, Registry: reg, Ready: func(ctx context.Context) error {
@@ -134,11 +148,22 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		return nil
 	}})
-	return &Gateway{Handler: h, Hub: hub}, nil
+	return &Gateway{Handler: h, Hub: hub, Feed: fd}, nil
 }
 
-// Run follows the projector's announcements until ctx ends.
-func (g *Gateway) Run(ctx context.Context) error { return g.Hub.Run(ctx) }
+// Run follows the projector's announcements and tails the event feed
+// until ctx ends.
+func (g *Gateway) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.Feed.Run(ctx)
+	}()
+	err := g.Hub.Run(ctx)
+	wg.Wait()
+	return err
+}
 
 // correlate gives each request a correlation id (the client's
 // X-Correlation-Id, or a new one), carried to the commands it sends.

@@ -137,7 +137,9 @@ type ComplexityRoot struct {
 	}
 
 	Event struct {
+		Actor      func(childComplexity int) int
 		Area       func(childComplexity int) int
+		Cursor     func(childComplexity int) int
 		Data       func(childComplexity int) int
 		ID         func(childComplexity int) int
 		OccurredAt func(childComplexity int) int
@@ -210,6 +212,7 @@ type ComplexityRoot struct {
 		Customer     func(childComplexity int, id string) int
 		Customers    func(childComplexity int, first *int, after *string, filter *model.CustomerFilter) int
 		Deal         func(childComplexity int, id string) int
+		Events       func(childComplexity int, areas []model.Area, after *string, first *int) int
 		Node         func(childComplexity int, id string) int
 		Projections  func(childComplexity int) int
 		Salespeople  func(childComplexity int, role *model.SalespersonRole) int
@@ -229,7 +232,7 @@ type ComplexityRoot struct {
 		AppointmentChanged func(childComplexity int, customerID *string, salespersonID *string) int
 		CustomerChanged    func(childComplexity int, id *string) int
 		DealChanged        func(childComplexity int, customerID *string, campaignID *string) int
-		EventRecorded      func(childComplexity int, areas []model.Area) int
+		EventRecorded      func(childComplexity int, areas []model.Area, after *string) int
 	}
 }
 
@@ -293,6 +296,7 @@ type QueryResolver interface {
 	Campaigns(ctx context.Context, status *model.CampaignStatus) ([]*model.Campaign, error)
 	Deal(ctx context.Context, id string) (*model.Deal, error)
 	Projections(ctx context.Context) ([]*model.ProjectionStatus, error)
+	Events(ctx context.Context, areas []model.Area, after *string, first *int) (*model.EventConnection, error)
 }
 type SalespersonResolver interface {
 	Manager(ctx context.Context, obj *model.Salesperson) (*model.Salesperson, error)
@@ -302,7 +306,7 @@ type SubscriptionResolver interface {
 	CustomerChanged(ctx context.Context, id *string) (<-chan *model.Customer, error)
 	AppointmentChanged(ctx context.Context, customerID *string, salespersonID *string) (<-chan *model.Appointment, error)
 	DealChanged(ctx context.Context, customerID *string, campaignID *string) (<-chan *model.Deal, error)
-	EventRecorded(ctx context.Context, areas []model.Area) (<-chan *model.Event, error)
+	EventRecorded(ctx context.Context, areas []model.Area, after *string) (<-chan *model.Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -726,12 +730,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Deal.Version(childComplexity), true
 
+	case "Event.actor":
+		if e.ComplexityRoot.Event.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Actor(childComplexity), true
 	case "Event.area":
 		if e.ComplexityRoot.Event.Area == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Event.Area(childComplexity), true
+	case "Event.cursor":
+		if e.ComplexityRoot.Event.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Cursor(childComplexity), true
 	case "Event.data":
 		if e.ComplexityRoot.Event.Data == nil {
 			break
@@ -1153,6 +1169,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Deal(childComplexity, args["id"].(string)), true
+	case "Query.events":
+		if e.ComplexityRoot.Query.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Query_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Events(childComplexity, args["areas"].([]model.Area), args["after"].(*string), args["first"].(*int)), true
 
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
@@ -1279,7 +1306,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.EventRecorded(childComplexity, args["areas"].([]model.Area)), true
+		return e.ComplexityRoot.Subscription.EventRecorded(childComplexity, args["areas"].([]model.Area), args["after"].(*string)), true
 
 	}
 	return 0, false
@@ -2356,6 +2383,19 @@ type Event {
   occurredAt: Time!
   "The event's data as recorded: a JSON object with camelCase fields (docs/domain-*.md lists them per type)."
   data: JSON!
+  """
+  Who caused it: the user whose command recorded it, or "system" for a
+  reaction; null when its log recorded none. Until access rules exist it is
+  visible to every client; it will be for admins only.
+  """
+  actor: String
+  """
+  The event feed's position right after this event, opaque: pass it as
+  after to Query.events or Subscription.eventRecorded to continue with the
+  next event. In a feed it covers every area of that feed; in a history, the
+  event's own area.
+  """
+  cursor: String!
 }
 
 "One event in a page, with its position in the list."
@@ -2494,6 +2534,23 @@ type Query {
   no projector status to read, or cannot read it now.
   """
   projections: [ProjectionStatus!]!
+  """
+  The event feed, a page at a time: every event of the areas, each area in
+  its log order (strictly increasing position), merged across areas by
+  occurredAt, then area, then position. An event whose area has an earlier
+  event the read side has not made visible yet waits for it (hasNextPage is
+  false until then). Edges' cursors and endCursor resume the feed here or
+  in eventRecorded (docs/feed.md). Errors: BAD_USER_INPUT with field first
+  or after.
+  """
+  events(
+    "Only events of these areas; null or empty: all areas."
+    areas: [Area!]
+    "Continue after this cursor of the feed (an event's cursor, an edge's cursor or endCursor); it must hold every area asked for. Null starts at the beginning of each log. Not a feed cursor: BAD_USER_INPUT with field after."
+    after: String
+    "Page size: 0 to 100, default 20. Otherwise BAD_USER_INPUT with field first."
+    first: Int
+  ): EventConnection!
 }
 
 """
@@ -2640,12 +2697,14 @@ type Mutation {
 }
 
 """
-Pushes over WebSocket (graphql-transport-ws, or the legacy graphql-ws). Each
-subscription first waits for a change, then pushes the changed read model as
-the read side committed it; quick successive changes may come as one push,
-and a subscriber too slow to take a push loses it rather than slowing the
-others. A null argument means "any". UNAVAILABLE when this gateway runs
-without its change feed.
+Pushes over WebSocket (graphql-transport-ws, or the legacy graphql-ws). The
+entity subscriptions (customerChanged, appointmentChanged, dealChanged) first
+wait for a change, then push the changed read model as the read side
+committed it: the latest state, not every change. Two quick changes of one
+entity may come as one push with the later state, and a subscriber too slow
+to take a push loses it rather than slowing the others. Every change, in
+order and resumable, is in the event feed (eventRecorded). A null argument
+means "any". UNAVAILABLE when this gateway runs without its change feed.
 """
 type Subscription {
   "A customer each time its read model changes, whichever area caused it."
@@ -2667,10 +2726,22 @@ type Subscription {
     "Only deals on this campaign (cmp_...); null: any."
     campaignId: ID
   ): Deal!
-  "Each event once the events read model has recorded it."
+  """
+  The event feed: every event of the areas, exactly once, each area in its
+  log order (strictly increasing position), starting after the cursor, then
+  live as the read side records them (docs/feed.md). Each event carries its
+  cursor; a client that resubscribes with the last one it received misses
+  nothing and gets nothing twice, on any gateway. A subscriber more than the
+  gateway's buffer (2048 events by default) behind is ended with an error
+  whose extensions carry code SLOW_CONSUMER and cursor, the place to resume
+  from; UNAVAILABLE (with cursor too) when the read side cannot be read.
+  Errors before anything is delivered: BAD_USER_INPUT with field after.
+  """
   eventRecorded(
     "Only events of these areas; null or empty: all areas."
     areas: [Area!]
+    "Continue after this cursor of the feed (an event's cursor, or endCursor of Query.events); it must hold every area asked for. Null: from now (this gateway's head of the feed). Not a feed cursor: BAD_USER_INPUT with field after, and nothing is subscribed."
+    after: String
   ): Event!
 }
 `, BuiltIn: false},
@@ -2886,6 +2957,10 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_occurredAt(ctx, field)
 	case "data":
 		return ec.fieldContext_Event_data(ctx, field)
+	case "actor":
+		return ec.fieldContext_Event_actor(ctx, field)
+	case "cursor":
+		return ec.fieldContext_Event_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -3532,6 +3607,36 @@ func (ec *executionContext) field_Query_deal_args(ctx context.Context, rawArgs m
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "areas",
+		func(ctx context.Context, v any) ([]model.Area, error) {
+			return ec.unmarshalOArea2ᚕcrmᚋgraphᚋmodelᚐAreaᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["areas"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3665,6 +3770,14 @@ func (ec *executionContext) field_Subscription_eventRecorded_args(ctx context.Co
 		return nil, err
 	}
 	args["areas"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -5638,6 +5751,52 @@ func (ec *executionContext) fieldContext_Event_data(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Event", field, false, false, "JSON")
 }
 
+func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Event_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+}
+
+func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+}
+
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7297,6 +7456,50 @@ func (ec *executionContext) fieldContext_Query_projections(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_events(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Events(ctx, fc.Args["areas"].([]model.Area), fc.Args["after"].(*string), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventConnection) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖcrmᚋgraphᚋmodelᚐEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7683,7 +7886,7 @@ func (ec *executionContext) _Subscription_eventRecorded(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().EventRecorded(ctx, fc.Args["areas"].([]model.Area))
+			return ec.Resolvers.Subscription().EventRecorded(ctx, fc.Args["areas"].([]model.Area), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Event) graphql.Marshaler {
@@ -10915,6 +11118,16 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "actor":
+			out.Values[i] = ec._Event_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._Event_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11426,6 +11639,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_projections(ctx, field)
+				})
+		case "events":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_events(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {

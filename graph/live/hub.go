@@ -50,6 +50,9 @@ type Hub struct {
 	nextID int
 	subs   map[int]*sub
 	wake   chan struct{} // closed and replaced on every announcement
+	// announced holds, per projection, a channel closed at its next
+	// announcement (see Announced).
+	announced map[string]chan struct{}
 	// applied is the highest position announced per projection, area and
 	// partition: the projection has applied the partition up to it.
 	applied map[Partition]int64
@@ -73,7 +76,7 @@ func NewHub(rdb redis.UniversalClient, channel string, log *slog.Logger) *Hub {
 		log = slog.Default()
 	}
 	return &Hub{rdb: rdb, channel: channel, log: log, subs: map[int]*sub{}, wake: make(chan struct{}),
-		applied: map[Partition]int64{}}
+		applied: map[Partition]int64{}, announced: map[string]chan struct{}{}}
 }
 
 // Run follows the channel until ctx ends, resubscribing after errors.
@@ -128,6 +131,10 @@ func (h *Hub) publish(a Announcement) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	at := fmt.Sprintf("%s/%s/%v", a.Projection, a.Area, a.Positions)
+	if ch, ok := h.announced[a.Projection]; ok {
+		close(ch)
+		delete(h.announced, a.Projection)
+	}
 	for _, pp := range a.Positions {
 		k := Partition{a.Projection, a.Area, pp.Partition}
 		h.applied[k] = max(h.applied[k], pp.Position)
@@ -178,6 +185,21 @@ func (h *Hub) Subscribe(ctx context.Context, filter func(Change) bool) <-chan Ch
 		}
 	}()
 	return out
+}
+
+// Announced returns a channel closed at the next announcement of
+// projection's commits (whatever they changed): a wake-up for a reader that
+// follows the projection's tables itself. Announcements are at most once;
+// such a reader also polls, slowly.
+func (h *Hub) Announced(projection string) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch, ok := h.announced[projection]
+	if !ok {
+		ch = make(chan struct{})
+		h.announced[projection] = ch
+	}
+	return ch
 }
 
 // Subscribers is the number of live subscriptions.

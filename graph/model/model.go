@@ -175,6 +175,12 @@ type Event struct {
 	Type       string    `json:"type"`
 	OccurredAt time.Time `json:"occurredAt"`
 	Data       JSON      `json:"data"`
+	// Actor is who caused the event (nil when the log recorded none).
+	Actor *string `json:"actor"`
+	// Cursor is the event feed's position right after this event (see
+	// graph/feed): set by the feed for the areas it follows, and by a
+	// history for the event's own area.
+	Cursor string `json:"cursor"`
 	// AreaName and PositionNum are area and position as stored, for cursors.
 	AreaName    string `json:"-"`
 	PositionNum int64  `json:"-"`

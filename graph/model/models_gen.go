@@ -497,12 +497,14 @@ type ScheduleAppointmentInput struct {
 	Location string `json:"location"`
 }
 
-// Pushes over WebSocket (graphql-transport-ws, or the legacy graphql-ws). Each
-// subscription first waits for a change, then pushes the changed read model as
-// the read side committed it; quick successive changes may come as one push,
-// and a subscriber too slow to take a push loses it rather than slowing the
-// others. A null argument means "any". UNAVAILABLE when this gateway runs
-// without its change feed.
+// Pushes over WebSocket (graphql-transport-ws, or the legacy graphql-ws). The
+// entity subscriptions (customerChanged, appointmentChanged, dealChanged) first
+// wait for a change, then push the changed read model as the read side
+// committed it: the latest state, not every change. Two quick changes of one
+// entity may come as one push with the later state, and a subscriber too slow
+// to take a push loses it rather than slowing the others. Every change, in
+// order and resumable, is in the event feed (eventRecorded). A null argument
+// means "any". UNAVAILABLE when this gateway runs without its change feed.
 type Subscription struct {
 }
 

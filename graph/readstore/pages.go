@@ -329,15 +329,3 @@ func (s *Store) History(ctx context.Context, streamID string, first int, after *
 	}
 	return nonNil(got), more, nil
 }
-
-// EventByID returns the recorded event with the given event id, or nil.
-func (s *Store) EventByID(ctx context.Context, id string) (*model.Event, error) {
-	got, err := collect(ctx, s.db, scanEvent, `SELECT `+eventCols+` FROM `+s.events+` WHERE id = $1 LIMIT 1`, id)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: %w", id, err)
-	}
-	if len(got) == 0 {
-		return nil, nil
-	}
-	return got[0], nil
-}

@@ -193,12 +193,12 @@ func scanDeal(row pgx.Row) (*model.Deal, error) {
 	return &d, nil
 }
 
-const eventCols = `area, position, id, stream_id, version, type, data, occurred_at`
+const eventCols = `area, position, id, stream_id, version, type, data, occurred_at, actor`
 
 func scanEvent(row pgx.Row) (*model.Event, error) {
 	var e model.Event
 	var data []byte
-	if err := row.Scan(&e.AreaName, &e.PositionNum, &e.ID, &e.StreamID, &e.Version, &e.Type, &data, &e.OccurredAt); err != nil {
+	if err := row.Scan(&e.AreaName, &e.PositionNum, &e.ID, &e.StreamID, &e.Version, &e.Type, &data, &e.OccurredAt, &e.Actor); err != nil {
 		return nil, err
 	}
 	e.Area = AreaOf(e.AreaName)

@@ -280,41 +280,19 @@ func mb(b int64) string         { return fmt.Sprintf("%.1f MB", float64(b)/(1<<2
 // latency and resident memory of `crm gateway`. Either process failing to
 // start or become ready is an error carrying the end of its log.
 func benchGateway(ctx context.Context, o options, e *env, rep *report) (err error) {
-	dir, err := os.MkdirTemp("", "crm-bench-")
+	dir, bin, dbURL, done, err := crmBench(ctx, e, "_gw")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "crm")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/crm").CombinedOutput(); err != nil {
-		return fmt.Errorf("build crm: %v: %s", err, out)
-	}
-	dbURL, drop, err := benchDatabase(ctx, e, "_gw")
-	if err != nil {
-		return err
-	}
-	defer drop()
-	ns := e.ns + "_gw"
-	// PostgreSQL here allows 100 connections: the earlier sections' pools
-	// (which hold their connections open) are done, so give them back.
-	for _, p := range e.pools {
-		p.Close()
-	}
-	e.pools = nil
-	penv := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_REDIS_URL=" + o.redisURL}
+	defer done()
+	penv := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_gw", "CRM_REDIS_URL=" + o.redisURL}
 	raiseNoFile()
 
-	dev, err := startCRM(bin, dir, "dev", penv, "dev")
+	dev, err := startDev(ctx, bin, dir, "dev", penv)
 	if err != nil {
 		return err
 	}
 	defer dev.stop()
-	if err := waitFor(ctx, dev, 60*time.Second, "/readyz", func() error { return ready(ctx, dev.url) }); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, dev, 60*time.Second, "projections at lag 0", func() error { return settled(ctx, dev.url) }); err != nil {
-		return err
-	}
 	if out, err := exec.CommandContext(ctx, bin, "seed", "--url", dev.url+"/graphql").CombinedOutput(); err != nil {
 		return fmt.Errorf("crm seed: %v: %s", err, out)
 	}
@@ -335,6 +313,52 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 		return err
 	}
 	return gwSubscriptions(ctx, o, dev, gw, rep)
+}
+
+// startDev starts `crm dev` and waits until it is ready and its
+// projections have caught up with the (empty) logs; on failure it is
+// stopped.
+func startDev(ctx context.Context, bin, dir, name string, env []string) (*crmProc, error) {
+	dev, err := startCRM(bin, dir, name, env, "dev")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, dev, 60*time.Second, "/readyz", func() error { return ready(ctx, dev.url) }); err != nil {
+		dev.stop()
+		return nil, err
+	}
+	if err := waitFor(ctx, dev, 60*time.Second, "projections at lag 0", func() error { return settled(ctx, dev.url) }); err != nil {
+		dev.stop()
+		return nil, err
+	}
+	return dev, nil
+}
+
+// crmBench prepares a section that runs crm processes: a temporary
+// directory holding a fresh build of ./cmd/crm (bin), and a database of its
+// own (suffix names it and the section's Redis namespace, e.ns+suffix).
+// done drops both. PostgreSQL here allows 100 connections: the earlier
+// sections' pools (which hold their connections open) are done, so they
+// are given back.
+func crmBench(ctx context.Context, e *env, suffix string) (dir, bin, dbURL string, done func(), err error) {
+	if dir, err = os.MkdirTemp("", "crm-bench-"); err != nil {
+		return "", "", "", nil, err
+	}
+	bin = filepath.Join(dir, "crm")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/crm").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", nil, fmt.Errorf("build crm: %v: %s", err, out)
+	}
+	dbURL, drop, err := benchDatabase(ctx, e, suffix)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", nil, err
+	}
+	for _, p := range e.pools {
+		p.Close()
+	}
+	e.pools = nil
+	return dir, bin, dbURL, func() { drop(); os.RemoveAll(dir) }, nil
 }
 
 // raiseNoFile lifts the soft open-files limit to the hard one (inherited by

@@ -56,7 +56,7 @@ type options struct {
 }
 
 // sections are the names -only accepts, in the order they run.
-var sections = []string{"appends", "relay", "gateway", "rebuild", "catchup"}
+var sections = []string{"appends", "relay", "gateway", "feed", "rebuild", "catchup"}
 
 // runs reports whether section name is selected.
 func (o options) runs(name string) bool {
@@ -112,6 +112,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.gateway && o.runs("gateway") {
 		if err := benchGateway(ctx, o, env, &rep); err != nil {
 			return fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if o.gateway && o.runs("feed") {
+		if err := benchFeed(ctx, o, env, &rep); err != nil {
+			return fmt.Errorf("feed: %w", err)
 		}
 	}
 	if o.runs("rebuild") {

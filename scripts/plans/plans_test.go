@@ -204,14 +204,15 @@ var steps = []step{
 		_, err2 := e.store.CountAppointments(ctx, readstore.AppointmentQuery{Status: ptr(model.AppointmentStatusScheduled)})
 		return errors.Join(err1, err2)
 	}},
-	{"readstore: history and event by id", "", func(ctx context.Context, e *env) error {
+	{"readstore: history and the event feed's reads", "", func(ctx context.Context, e *env) error {
 		evs, _, err1 := e.store.History(ctx, "cus_1", 20, nil)
 		var err2 error
 		if len(evs) > 0 {
 			_, _, err2 = e.store.History(ctx, "cus_1", 20, ptr(readstore.EventCursor(evs[0])))
 		}
-		_, err3 := e.store.EventByID(ctx, "evt_1")
-		return errors.Join(err1, err2, err3)
+		_, err3 := e.store.EventsAfter(ctx, map[string]int64{"customers": 10, "appointments": 0, "relationships": 5, "campaigns": 1}, 256)
+		_, err4 := e.store.ContiguousHead(ctx, "customers", 0)
+		return errors.Join(err1, err2, err3, err4)
 	}},
 	{"readstore: salespeople and campaigns lists", "lists every row (no paging)", func(ctx context.Context, e *env) error {
 		_, err1 := e.store.Salespeople(ctx, nil)
