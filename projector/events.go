@@ -34,7 +34,7 @@ func (Events) Apply(b *consumer.Batch, schema string, ev eventlog.Event, area st
 	// table within a batch.
 	b.Rows(`INSERT INTO `+schema+`.events (area, position, id, stream_id, version, type, data, occurred_at, actor)
 		SELECT a, p, i, s, v, t, d, o, NULLIF(act, '') FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],
-			$5::bigint[], $6::text[], $7::text[]::jsonb[], $8::timestamptz[], $9::text[]) AS x(a, p, i, s, v, t, d, o, act)
+			$5::bigint[], $6::text[], $7::text[]::json[], $8::timestamptz[], $9::text[]) AS x(a, p, i, s, v, t, d, o, act)
 		ON CONFLICT (area, position) DO NOTHING`,
 		area, ev.Position, ev.ID, ev.StreamID, ev.Version, ev.Type, string(ev.Data), ev.RecordedAt, ev.Metadata.Actor)
 	*out = append(*out, Change{Kind: KindEvent, ID: ev.ID, Refs: refs("area", area, "streamId", ev.StreamID)})
