@@ -58,25 +58,24 @@ func (l *loop) applyReady(ps []*part) error {
 }
 
 // applySplit applies what the queues of ps hold as splitBatches batches
-// of disjoint partitions, built one after the other and sent at once, each
-// on its own connection, so that a catch-up keeps PostgreSQL busy while
-// this goroutine decodes and queues (partitions of one area share no
-// stream, and the batches' advisory locks are taken in key order, so they
-// cannot deadlock). Each batch commits or fails on its own, as
-// applyReady's.
+// of disjoint partitions, each sent on its own connection as soon as it is
+// built, so that PostgreSQL runs one batch while this goroutine decodes and
+// queues the next (partitions of one area share no stream, and the
+// batches' advisory locks are taken in key order, so they cannot
+// deadlock; a send touches only its own batch). Each batch commits or
+// fails on its own, as applyReady's.
 func (l *loop) applySplit(ps []*part) error {
 	n := min(splitBatches, len(ps))
-	pbs := make([]*built, n)
+	pbs := make([]*built, 0, n)
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
 	for i := range n {
 		pb, err := l.build(ps[i*len(ps)/n : (i+1)*len(ps)/n])
 		if err != nil {
-			return err // nothing sent: the items stay queued
+			errs[n] = err // this one and the rest not sent: their items stay queued
+			break
 		}
-		pbs[i] = pb
-	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i, pb := range pbs {
+		pbs = append(pbs, pb)
 		wg.Go(func() { errs[i] = pb.send(l.ctx, l.c) })
 	}
 	wg.Wait()
