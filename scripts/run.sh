@@ -24,4 +24,6 @@ done
 ./bin/crm seed
 echo
 echo "GraphiQL: http://$addr/   (GraphQL at http://$addr/graphql; Ctrl-C stops)"
+echo "Sign in: GraphiQL's user picker; from a script, the users are at GET http://$addr/dev/users and"
+echo "  curl -s -X POST http://$addr/dev/token -d '{\"sub\": \"admin\"}'   gives a token for 'Authorization: Bearer ...'"
 wait "$dev"

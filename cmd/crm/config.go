@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
+
+	"crm/graph/auth"
 )
 
 // areas are the four write-side areas, in the order crm migrates and starts
@@ -70,6 +72,11 @@ type Config struct {
 	// behind before it is ended with SLOW_CONSUMER (CRM_FEED_BUFFER; 0:
 	// the gateway's default, 2048; -1: invalid).
 	FeedBuffer int
+	// Auth says which bearer tokens the gateway accepts (CRM_AUTH_*,
+	// auth.go); crm dev runs its own issuer.
+	Auth auth.Config
+	// Expose says what the gateway serves besides /graphql (auth.go).
+	Expose Exposure
 }
 
 // poolSize is the size of a pool whose component default is def.
@@ -103,6 +110,8 @@ func configFromEnv(getenv func(string) string) Config {
 		DatabaseURLs: map[string]string{},
 		ServiceURLs:  map[string]string{},
 		ServiceAddrs: map[string]string{},
+		Auth:         authFromEnv(get),
+		Expose:       exposureFromEnv(get),
 	}
 	serviceAddr := get("CRM_SERVICE_ADDR", "")
 	if v := get("CRM_DB_MAX_CONNS", ""); v != "" {
@@ -149,6 +158,8 @@ func (c Config) Validate() error {
 	}
 	check("CRM_REDIS_URL", validateRedisURL(c.RedisURL))
 	check("CRM_NAMESPACE", validateNamespace(c.Namespace))
+	validateAuth(c.Auth, check)
+	validateExposure(c.Expose, check)
 	if c.DBMaxConns < 0 {
 		check("CRM_DB_MAX_CONNS", errors.New("want a number of connections, 1-1000"))
 	}

@@ -16,12 +16,14 @@ import (
 	"github.com/coder/websocket"
 
 	"crm/eventlog/testenv"
+	"crm/graph/auth"
 )
 
 // system is `crm dev` running in this test process (run on port 0).
 type system struct {
-	url  string // http://127.0.0.1:PORT
-	stop func()
+	url   string // http://127.0.0.1:PORT
+	token string // an admin's bearer token
+	stop  func()
 }
 
 // startDev runs `crm dev` on a fresh database and Redis namespace, with
@@ -32,8 +34,32 @@ func startDev(t *testing.T, extra ...string) (*system, []string) {
 	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
 	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL()}, extra...)
 	s := startCmd(t, env, "dev")
+	var err error
+	if s.token, err = auth.DevToken(context.Background(), nil, s.url, "admin"); err != nil {
+		t.Fatal(err)
+	}
 	s.settle(t)
 	return s, env
+}
+
+// startGateway runs `crm gateway` beside dev (env is dev's), trusting
+// dev's issuer; its requests carry dev's admin token.
+func startGateway(t *testing.T, dev *system, env []string) *system {
+	t.Helper()
+	s := startCmd(t, append(append([]string{}, env...), "CRM_AUTH_ISSUER="+dev.url+auth.DevPath), "gateway")
+	s.token = dev.token
+	return s
+}
+
+// post posts a GraphQL request body with the admin's token.
+func (s *system) post(body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, s.url+"/graphql", body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	return http.DefaultClient.Do(req)
 }
 
 // settle waits until every projection has caught up with the (empty)
@@ -76,8 +102,8 @@ func startCmd(t *testing.T, envKV []string, args ...string) *system {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "GraphiQL: "); ok {
-				url <- strings.TrimSuffix(u, "/")
+			if u, ok := strings.CutPrefix(sc.Text(), "GraphQL: "); ok {
+				url <- strings.TrimSuffix(u, "/graphql")
 			}
 		}
 	}()
@@ -124,7 +150,7 @@ type gqlResponse struct {
 func (s *system) gql(t *testing.T, query string, vars map[string]any) gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := http.Post(s.url+"/graphql", "application/json", bytes.NewReader(body))
+	resp, err := s.post(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +209,8 @@ func openWS(ctx context.Context, s *system, proto string) (*websocket.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"correlationId": "ws-test"}})
+	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"correlationId": "ws-test",
+		"authorization": "Bearer " + s.token}})
 	if err := c.Write(ctx, websocket.MessageText, init); err != nil {
 		c.CloseNow()
 		return nil, err
@@ -402,7 +429,7 @@ func TestTwoGatewaysBothPush(t *testing.T) {
 		t.Skip("needs PostgreSQL and Redis")
 	}
 	a, env := startDev(t)
-	b := startCmd(t, env, "gateway")
+	b := startGateway(t, a, env)
 	var cus struct{ ID string }
 	a.gql(t, `mutation { registerCustomer(input: {name: "Ada", email: "ada@example.com"}) { id } }`, nil).ok(t, "registerCustomer", &cus)
 	var subs []*wsClient
@@ -602,7 +629,7 @@ func TestDevAllOperations(t *testing.T) {
 		s.gql(t, c.query, nil).code(t, c.code, c.field)
 	}
 	big := `{"query":"mutation { registerCustomer(input: {name: \"` + strings.Repeat("a", 2<<20) + `\", email: \"a@b.co\"}) { id } }"}`
-	resp, err := http.Post(s.url+"/graphql", "application/json", strings.NewReader(big))
+	resp, err := s.post(strings.NewReader(big))
 	if err != nil {
 		t.Fatal(err)
 	}

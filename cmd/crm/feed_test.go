@@ -230,7 +230,7 @@ func TestFeedEndToEnd(t *testing.T) {
 	}
 	// A small buffer, so that the slow subscriber is found out within the run.
 	s, env := startDev(t, "CRM_FEED_BUFFER=256")
-	b := startCmd(t, env, "gateway")
+	b := startGateway(t, s, env)
 	dbURL := strings.TrimPrefix(env[0], "CRM_DATABASE_URL=")
 
 	var cus, rep struct{ ID string }
@@ -369,7 +369,7 @@ func TestFeedEndToEnd(t *testing.T) {
 // test's goroutine.
 func mutateOK(s *system, query string) error {
 	body, _ := json.Marshal(map[string]any{"query": query})
-	resp, err := http.Post(s.url+"/graphql", "application/json", strings.NewReader(string(body)))
+	resp, err := s.post(strings.NewReader(string(body)))
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog"
+	"crm/graph/auth"
 	"crm/graph/gateway"
 	"crm/projector"
 )
@@ -24,6 +25,7 @@ type gatewayParts struct {
 	urls     map[string]string
 	client   *http.Client // nil: plain HTTP to urls
 	heads    map[string]projector.HeadReader
+	auth     auth.Authenticator // nil: crm dev's development issuer
 }
 
 // serveGateway migrates the read schema (the gateway reads its tables),
@@ -32,18 +34,52 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 	if err := projector.Migrate(ctx, p.readPool, readComponent, projector.All()...); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
-		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
-		Collectors: []prometheus.Collector{dbCalls}})
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
+	defer ln.Close()
+	authn, dev := p.auth, http.Handler(nil)
+	if authn == nil { // crm dev: its own issuer on the gateway's address
+		iss, err := devAuth(ln, cfg, p.readPool)
+		if err != nil {
+			return err
+		}
+		authn, dev = iss.Verifier(), iss.Handler()
+	}
+	devMode, ex := dev != nil, cfg.Expose
+	metrics := on(ex.Metrics, devMode) || ex.MetricsAddr != ""
+	hosts := ex.allowedHosts(ln)
+	if hosts == nil {
+		a.logger.Warn("gateway answers any Host name: set CRM_ALLOWED_HOSTS to the names clients use (DNS rebinding)", "addr", ln.Addr().String())
+	}
+	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
+		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
+		Auth: authn, Dev: dev, DisableIntrospection: !on(ex.Introspection, devMode), NoGraphiQL: !on(ex.GraphiQL, devMode),
+		NoMetrics: !metrics || ex.MetricsAddr != "", AllowedHosts: hosts, Collectors: []prometheus.Collector{dbCalls}})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if ex.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", ex.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("gateway: metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", gw.Metrics)
+		msrv := newServer(mux)
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		a.logger.Info("metrics listening", "metrics", "http://"+mln.Addr().String()+"/metrics")
+	}
 	a.logger.Info("gateway listening", "graphiql", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/graphql")
-	fmt.Fprintf(a.stdout, "GraphiQL: http://%s/\n", ln.Addr().String())
+	fmt.Fprintf(a.stdout, "GraphQL: http://%s/graphql\n", ln.Addr().String())
+	if on(ex.GraphiQL, devMode) {
+		fmt.Fprintf(a.stdout, "GraphiQL: http://%s/\n", ln.Addr().String())
+	}
+	if dev != nil {
+		fmt.Fprintf(a.stdout, "Sign in: GraphiQL's user picker, or GET http://%[1]s/dev/users and POST http://%[1]s/dev/token {\"sub\": \"admin\"}\n", ln.Addr().String())
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -77,6 +113,10 @@ func runGateway(ctx context.Context, a *app, cfg Config) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer pool.Close()
+	authn, err := gatewayAuth(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	logBudget(a.logger, processBudget(cfg, "gateway", ""))
 	rdb, err := openRedis(ctx, cfg.RedisURL, 32)
 	if err != nil {
@@ -87,5 +127,5 @@ func runGateway(ctx context.Context, a *app, cfg Config) error {
 	for _, area := range areas {
 		heads[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area]}
 	}
-	return serveGateway(ctx, a, cfg, gatewayParts{readPool: pool, rdb: rdb, urls: cfg.ServiceURLs, heads: heads})
+	return serveGateway(ctx, a, cfg, gatewayParts{readPool: pool, rdb: rdb, urls: cfg.ServiceURLs, heads: heads, auth: authn})
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"crm/graph/auth"
 )
 
 // seeder writes demo data through the gateway's public mutations. Every
@@ -63,8 +65,19 @@ var (
 
 // seed writes a few salespeople, 50 customers with account teams,
 // interests and appointments, and a campaign with offers and deals.
+// It signs in with CRM_TOKEN when set, else as the development issuer's
+// admin (crm dev).
 func runSeed(ctx context.Context, a *app, endpoint string) error {
-	s := &seeder{url: endpoint, http: &http.Client{Timeout: 30 * time.Second}}
+	client := &http.Client{Timeout: 30 * time.Second}
+	token := a.getenv("CRM_TOKEN")
+	if token == "" {
+		var err error
+		if token, err = auth.DevToken(ctx, client, devBase(endpoint), "admin"); err != nil {
+			return fmt.Errorf("seed: sign in (set CRM_TOKEN to an admin's token outside crm dev): %w", err)
+		}
+	}
+	client.Transport = bearerTransport{token: token, next: http.DefaultTransport}
+	s := &seeder{url: endpoint, http: client}
 	mgr, err := s.mutation(ctx, "registerSalesperson", "RegisterSalespersonInput", "mgr",
 		map[string]any{"name": "Margaret Hamilton", "email": "margaret@example.com", "role": "MANAGER"})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"crm/eventlog/consumer"
 	"crm/graph"
+	"crm/graph/auth"
 	"crm/graph/feed"
 	"crm/graph/live"
 	"crm/graph/readstore"
@@ -53,7 +55,18 @@ type Config struct {
 	// before it is ended with SLOW_CONSUMER (feed.Config.Buffer; 0: its
 	// default).
 	FeedBuffer int
-	Logger     *slog.Logger
+	// Auth verifies the callers' bearer tokens (required): every GraphQL
+	// request over HTTP, and every WebSocket's connection_init.
+	Auth auth.Authenticator
+	// Dev, when set, is the development issuer's handler, served under
+	// auth.DevPath (crm dev only).
+	Dev http.Handler
+	// NoGraphiQL and NoMetrics leave "/" and /metrics unserved (Gateway's
+	// Metrics serves the latter on an admin listener); AllowedHosts are
+	// the Host names the gateway answers for (server.Config).
+	NoGraphiQL, NoMetrics bool
+	AllowedHosts          []string
+	Logger                *slog.Logger
 	// Collectors are served at /metrics beside the gateway's own (crm
 	// passes its process's database call counters).
 	Collectors []prometheus.Collector
@@ -62,6 +75,9 @@ type Config struct {
 // Gateway is an assembled gateway.
 type Gateway struct {
 	Handler http.Handler
+	// Metrics serves the gateway's metrics (also at /metrics unless
+	// Config.NoMetrics).
+	Metrics http.Handler
 	Hub     *live.Hub
 	Feed    *feed.Feed
 }
@@ -74,8 +90,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.ReadPool == nil || cfg.Redis == nil {
-		return nil, errors.New("gateway: ReadPool and Redis are required")
+	if cfg.ReadPool == nil || cfg.Redis == nil || cfg.Auth == nil {
+		return nil, errors.New("gateway: ReadPool, Redis and Auth are required")
 	}
 	store, err := readstore.New(readstore.Config{DB: cfg.ReadPool, Schema: cfg.Schema})
 	if err != nil {
@@ -120,35 +136,42 @@ func New(cfg Config) (*Gateway, error) {
 		PingPongInterval:      15 * time.Second, // graphql-transport-ws
 		InitTimeout:           10 * time.Second,
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			// No authentication yet: the payload is accepted as is. A
-			// correlation id in it tags the connection's operations.
+			// The token comes in the payload (browsers cannot set headers
+			// on a WebSocket); a correlation id in it tags the
+			// connection's operations.
+			ctx, err := auth.WebsocketInit(cfg.Auth, ctx, p)
+			if err != nil {
+				return ctx, nil, err
+			}
 			if id := p.GetString("correlationId"); id != "" {
 				ctx = graph.WithCorrelationID(ctx, id)
 			}
 			return ctx, nil, nil
 		},
+		CloseFunc: func(ctx context.Context, _ int) { auth.WebsocketClose(ctx) },
 	}
 	srv, err := graph.NewServer(graph.Config{Resolver: res, Logger: cfg.Logger, Introspection: !cfg.DisableIntrospection,
 		Transports: []graphql.Transport{ws}})
 	if err != nil {
 		return nil, err
 	}
-	gql := graph.LimitBody(correlate(srv), 1<<20)
+	gql := deadlines(graph.LimitBody(correlate(auth.Middleware(cfg.Auth, srv)), 1<<20))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crm_subscriptions",
 		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers() + fd.Subscribers()) }))
 	reg.MustRegister(&lagCollector{status: res.Status})
 	reg.MustRegister(cfg.Collectors...)
-	h := server.New(server.Config{GraphQL: gql, Registry: reg, Ready: func(ctx context.Context) error {
-		if err := cfg.ReadPool.Ping(ctx); err != nil {
-			return errors.New("read database: " + err.Error())
-		}
-		if err := cfg.Redis.Ping(ctx).Err(); err != nil {
-			return errors.New("redis: " + err.Error())
-		}
-		return nil
-	}})
-	return &Gateway{Handler: h, Hub: hub, Feed: fd}, nil
+	h := server.New(server.Config{GraphQL: gql, Dev: cfg.Dev, Registry: reg, NoGraphiQL: cfg.NoGraphiQL, NoMetrics: cfg.NoMetrics,
+		AllowedHosts: cfg.AllowedHosts, Ready: func(ctx context.Context) error {
+			if err := cfg.ReadPool.Ping(ctx); err != nil {
+				return errors.New("read database: " + err.Error())
+			}
+			if err := cfg.Redis.Ping(ctx).Err(); err != nil {
+				return errors.New("redis: " + err.Error())
+			}
+			return nil
+		}})
+	return &Gateway{Handler: h, Metrics: server.Metrics(reg), Hub: hub, Feed: fd}, nil
 }
 
 // Run follows the projector's announcements and tails the event feed
@@ -163,6 +186,32 @@ func (g *Gateway) Run(ctx context.Context) error {
 	err := g.Hub.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// Deadlines of a plain HTTP request to /graphql: to send its body, and to
+// be answered. Server-wide timeouts would cut WebSockets too, which outlive
+// any request; those have gqlgen's pings and the token's expiry instead.
+const (
+	requestReadTimeout  = 30 * time.Second
+	requestWriteTimeout = 60 * time.Second
+)
+
+// deadlines sets the request's read and write deadlines on its connection,
+// and clears the write deadline when the handler is done (net/http resets
+// the read deadline for the connection's next request, not the write one).
+func deadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		_ = rc.SetReadDeadline(now.Add(requestReadTimeout))
+		_ = rc.SetWriteDeadline(now.Add(requestWriteTimeout))
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // correlate gives each request a correlation id (the client's

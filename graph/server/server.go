@@ -6,8 +6,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,21 @@ type Config struct {
 	// Registry receives the HTTP metrics and is served at /metrics; other
 	// components register their own collectors (subscriptions, lag) on it.
 	Registry *prometheus.Registry
+	// Dev, when set, serves /dev/ (the development issuer of crm dev).
+	Dev http.Handler
+	// NoGraphiQL leaves "/" unserved; NoMetrics leaves /metrics unserved
+	// (serve Metrics(Registry) on an admin listener instead).
+	NoGraphiQL, NoMetrics bool
+	// AllowedHosts, when set, are the host names (without port) a
+	// request's Host may name; others are answered 421, so that a page of
+	// another site whose name resolves to this server (DNS rebinding)
+	// cannot reach it. /healthz and /readyz answer any Host.
+	AllowedHosts []string
+}
+
+// Metrics serves reg in the Prometheus text format.
+func Metrics(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // New returns the gateway's handler.
@@ -41,7 +58,9 @@ func New(cfg Config) http.Handler {
 	cfg.Registry.MustRegister(requests, latency)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", graphiql.Handler("CRM GraphQL", "/graphql", "/graphiql"))
+	if !cfg.NoGraphiQL {
+		mux.Handle("/", graphiql.Handler("CRM GraphQL", "/graphql", "/graphiql"))
+	}
 	mux.Handle("/graphql", cfg.GraphQL)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -57,16 +76,38 @@ func New(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	if cfg.Dev != nil {
+		mux.Handle("/dev/", cfg.Dev)
+	}
+	if !cfg.NoMetrics {
+		mux.Handle("GET /metrics", Metrics(cfg.Registry))
+	}
+	allowed := map[string]bool{}
+	for _, h := range cfg.AllowedHosts {
+		allowed[strings.ToLower(strings.Trim(h, "[]"))] = true
+	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		mux.ServeHTTP(rec, r)
+		if len(allowed) > 0 && !allowed[hostOf(r.Host)] && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			writeJSON(rec, http.StatusMisdirectedRequest, map[string]any{"errors": []map[string]any{{
+				"message": "this server does not answer for that host name", "extensions": map[string]string{"code": "FORBIDDEN"}}}})
+		} else {
+			mux.ServeHTTP(rec, r)
+		}
 		path := metricPath(r.URL.Path)
 		requests.WithLabelValues(path, strconv.Itoa(rec.code)).Inc()
 		latency.WithLabelValues(path).Observe(time.Since(start).Seconds())
 	})
+}
+
+// hostOf is a Host header's name, lower case, without port or brackets.
+func hostOf(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.Trim(host, "[]"))
 }
 
 // metricPath keeps the label set small: known endpoints, else "other".
@@ -74,6 +115,9 @@ func metricPath(p string) string {
 	switch p {
 	case "/graphql", "/healthz", "/readyz", "/metrics", "/":
 		return p
+	}
+	if strings.HasPrefix(p, "/dev/") {
+		return "/dev/"
 	}
 	if len(p) > 9 && p[:10] == "/graphiql/" {
 		return "/graphiql/"

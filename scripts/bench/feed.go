@@ -46,7 +46,12 @@ func dialFeed(ctx context.Context, base string) (*feedSub, error) {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	c.SetReadLimit(1 << 20)
-	for _, m := range []string{`{"type":"connection_init","payload":{"correlationId":"bench-feed"}}`,
+	init, err := connectionInit(ctx, base, "bench-feed")
+	if err != nil {
+		c.CloseNow()
+		return nil, err
+	}
+	for _, m := range []string{string(init),
 		`{"id":"feed","type":"subscribe","payload":{"query":` + fmt.Sprintf("%q", feedQuery) + `}}`} {
 		if err := c.Write(dctx, websocket.MessageText, []byte(m)); err != nil {
 			c.CloseNow()

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"crm/graph/auth"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -158,6 +160,11 @@ func gql(ctx context.Context, base, query string, vars map[string]any) (json.Raw
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	tok, err := token(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := gwHTTP.Do(req)
 	if err != nil {
 		return nil, err
@@ -304,10 +311,12 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 	if err := gwThroughput(ctx, o, e, dbURL, dev, rep); err != nil {
 		return err
 	}
-	gw, err := startCRM(bin, dir, "gateway", penv, "gateway")
+	// crm gateway trusts crm dev's issuer; requests to it carry the dev's token.
+	gw, err := startCRM(bin, dir, "gateway", append(penv, "CRM_AUTH_ISSUER="+dev.url+auth.DevPath, "CRM_METRICS=on"), "gateway")
 	if err != nil {
 		return err
 	}
+	sameIssuer(gw.url, dev.url)
 	defer gw.stop() // deferred last: stopped before dev
 	if err := waitFor(ctx, gw, 60*time.Second, "/readyz", func() error { return ready(ctx, gw.url) }); err != nil {
 		return err

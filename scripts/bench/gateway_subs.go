@@ -35,6 +35,7 @@ type push struct {
 // subPool holds the benchmark's subscribers on one gateway.
 type subPool struct {
 	url       string
+	base      string // the gateway's base URL (its token)
 	ctx       context.Context
 	cancel    context.CancelFunc
 	start     time.Time
@@ -49,7 +50,7 @@ type subPool struct {
 }
 
 func newSubPool(ctx context.Context, base string) *subPool {
-	p := &subPool{url: "ws" + strings.TrimPrefix(base, "http") + "/graphql", start: time.Now()}
+	p := &subPool{url: "ws" + strings.TrimPrefix(base, "http") + "/graphql", base: base, start: time.Now()}
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	return p
 }
@@ -97,7 +98,11 @@ func (p *subPool) dial(id string) (*subConn, error) {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	fail := func(err error) (*subConn, error) { c.CloseNow(); return nil, err }
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{"correlationId":"bench"}}`)); err != nil {
+	init, err := connectionInit(ctx, p.base, "bench")
+	if err != nil {
+		return fail(err)
+	}
+	if err := c.Write(ctx, websocket.MessageText, init); err != nil {
 		return fail(fmt.Errorf("connection_init: %w", err))
 	}
 	if _, b, err := c.Read(ctx); err != nil || !bytes.Contains(b, []byte(`"connection_ack"`)) {

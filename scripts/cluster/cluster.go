@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"crm/graph/auth"
 )
 
 // Areas are the four write-side areas.
@@ -94,6 +96,9 @@ type Service struct {
 type Gateway struct {
 	*Proc
 	URL string // http://127.0.0.1:PORT
+	// Token is an admin's bearer token the gateway accepts (the cluster's
+	// issuer signed it; see Cluster.Issuer).
+	Token string
 }
 
 // Cluster is a running set of processes with its databases and Redis.
@@ -109,6 +114,11 @@ type Cluster struct {
 	Services     map[string][]*Service
 	Projectors   []*Proc
 	Gateways     []*Gateway
+	// Issuer is the cluster's OpenID Connect issuer, served on loopback
+	// by this process; its gateways trust it (CRM_AUTH_ISSUER) and the
+	// harnesses sign their clients' tokens with it.
+	Issuer    *auth.DevIssuer
+	issuerSrv *http.Server
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,6 +149,13 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if c.Redis, err = StartRedis(cfg.Dir); err != nil {
 		return nil, err
 	}
+	if err := c.startIssuer(); err != nil {
+		return nil, err
+	}
+	admin, err := c.Token(auth.DevUser{Subject: "harness", Name: "Harness", Role: auth.Admin})
+	if err != nil {
+		return nil, err
+	}
 	// Every process's environment names every service, so addresses come first.
 	for _, area := range Areas {
 		for i := 0; i < cfg.ServicesPerArea; i++ {
@@ -166,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Gateways = append(c.Gateways, &Gateway{URL: "http://" + addr,
+		c.Gateways = append(c.Gateways, &Gateway{URL: "http://" + addr, Token: admin,
 			Proc: c.proc("gateway-"+strconv.Itoa(i+1), []string{"CRM_HTTP_ADDR=" + addr}, "gateway")})
 	}
 	for attempt := 1; ; attempt++ {
@@ -216,7 +233,8 @@ func (c *Cluster) Env() []string {
 		}
 	}
 	env = append(env, "CRM_DATABASE_URL="+c.DatabaseURLs[Read], "CRM_REDIS_URL="+c.Redis.URL(), "CRM_NAMESPACE="+c.Namespace,
-		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns))
+		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns), "CRM_AUTH_ISSUER="+c.Issuer.Issuer(), "CRM_AUTH_AUDIENCE="+issuerAudience,
+		"CRM_METRICS=on") // the harnesses read the gateways' crm_subscriptions
 	for comp, u := range c.DatabaseURLs {
 		env = append(env, "CRM_"+strings.ToUpper(comp)+"_DATABASE_URL="+u)
 	}
@@ -327,6 +345,9 @@ func (c *Cluster) Close() error {
 		if c.Redis != nil {
 			c.Redis.Stop()
 		}
+		if c.issuerSrv != nil {
+			_ = c.issuerSrv.Close()
+		}
 		var names []string
 		for _, n := range c.dbNames {
 			names = append(names, n)
@@ -394,4 +415,32 @@ func Build(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("build crm: %v: %s", err, out)
 	}
 	return bin, nil
+}
+
+// issuerAudience is the audience of the cluster's tokens.
+const issuerAudience = "crm"
+
+// startIssuer serves the cluster's issuer on a loopback port of this
+// process (discovery and keys; tokens are signed in-process by Token).
+func (c *Cluster) startIssuer() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	iss, err := auth.NewDevIssuer("http://"+ln.Addr().String()+auth.DevPath, issuerAudience,
+		func(context.Context) ([]auth.DevUser, error) { return nil, nil })
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	iss.TTL = 24 * time.Hour // a run outlasts any default lifetime
+	c.Issuer, c.issuerSrv = iss, &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = c.issuerSrv.Serve(ln) }()
+	return nil
+}
+
+// Token signs a bearer token of u that the cluster's gateways accept.
+func (c *Cluster) Token(u auth.DevUser) (string, error) {
+	tok, _, err := c.Issuer.Sign(u, 0)
+	return tok, err
 }

@@ -41,14 +41,15 @@ func (r GQLResponse) Code() string {
 
 // GQLClient posts GraphQL requests to one gateway.
 type GQLClient struct {
-	URL  string // the gateway's base URL
-	HTTP *http.Client
+	URL   string // the gateway's base URL
+	Token string // bearer token
+	HTTP  *http.Client
 }
 
 // NewGQLClient returns a client of g with its own connections and a
 // per-request timeout.
 func NewGQLClient(g *Gateway, timeout time.Duration) *GQLClient {
-	return &GQLClient{URL: g.URL, HTTP: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
+	return &GQLClient{URL: g.URL, Token: g.Token, HTTP: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 }
 
 // Do posts query with vars. A transport failure, a non-JSON answer or an
@@ -64,6 +65,9 @@ func (c *GQLClient) Do(ctx context.Context, query string, vars map[string]any) (
 		return GQLResponse{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return GQLResponse{}, err

@@ -117,7 +117,8 @@ func (s *subs) dial(sb *subscriber, gw int) error {
 	}
 	c.SetReadLimit(1 << 20)
 	fail := func(err error) error { c.CloseNow(); return err }
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{}}`)); err != nil {
+	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"authorization": "Bearer " + s.gws[gw].Token}})
+	if err := c.Write(ctx, websocket.MessageText, init); err != nil {
 		return fail(fmt.Errorf("connection_init: %w", err))
 	}
 	if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), `"connection_ack"`) {
