@@ -60,6 +60,9 @@ type Config struct {
 	Transports []graphql.Transport
 }
 
+// DefaultComplexityLimit is Config.ComplexityLimit's default.
+const DefaultComplexityLimit = 2000
+
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -68,7 +71,7 @@ func (c *Config) setDefaults() {
 		c.MaxBodyBytes = 1 << 20
 	}
 	if c.ComplexityLimit == 0 {
-		c.ComplexityLimit = 2000
+		c.ComplexityLimit = DefaultComplexityLimit
 	}
 	if c.MaxDepth == 0 {
 		c.MaxDepth = 12

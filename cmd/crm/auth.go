@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/graph/auth"
+	"crm/graph/limit"
 )
 
 // defaultAudience is the audience tokens must carry when CRM_AUTH_AUDIENCE
@@ -116,7 +118,9 @@ type Exposure struct {
 	// the gateway answers for. Unset: the loopback names when it listens
 	// on a loopback address, else any name.
 	AllowedHosts []string
-	bad          []string // variables with a value that is neither on nor off
+	// Limits are the per-user abuse controls (limitsFromEnv).
+	Limits limit.Config
+	bad    []string // variables with a value that is not one they take
 }
 
 func exposureFromEnv(get func(name, def string) string) Exposure {
@@ -137,6 +141,9 @@ func exposureFromEnv(get func(name, def string) string) Exposure {
 	}
 	e.Introspection, e.GraphiQL, e.Metrics = flag("CRM_INTROSPECTION"), flag("CRM_GRAPHIQL"), flag("CRM_METRICS")
 	e.MetricsAddr = get("CRM_METRICS_ADDR", "")
+	var bad []string
+	e.Limits, bad = limitsFromEnv(get)
+	e.bad = append(e.bad, bad...)
 	for _, h := range strings.Split(get("CRM_ALLOWED_HOSTS", ""), ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			e.AllowedHosts = append(e.AllowedHosts, h)
@@ -147,6 +154,10 @@ func exposureFromEnv(get func(name, def string) string) Exposure {
 
 func validateExposure(e Exposure, check func(name string, err error)) {
 	for _, name := range e.bad {
+		if strings.HasPrefix(name, "CRM_RATE_") || strings.HasPrefix(name, "CRM_MAX_") {
+			check(name, errors.New("want a number (per user) or off"))
+			continue
+		}
 		check(name, errors.New("want on or off"))
 	}
 	if e.MetricsAddr != "" {
@@ -171,4 +182,33 @@ func (e Exposure) allowedHosts(ln net.Listener) []string {
 		return []string{"localhost", "127.0.0.1", "::1"}
 	}
 	return nil
+}
+
+// limitsFromEnv reads the per-user limits of the gateway (limit.Config):
+// CRM_RATE_MUTATIONS and CRM_RATE_QUERY_POINTS (per second),
+// CRM_MAX_SOCKETS_PER_USER, CRM_MAX_SUBSCRIPTIONS_PER_USER; "off" (or 0)
+// lifts one. bad lists the variables that are neither.
+func limitsFromEnv(get func(name, def string) string) (c limit.Config, bad []string) {
+	c = limit.Defaults
+	num := func(name string, into *float64) {
+		switch v := strings.ToLower(get(name, "")); v {
+		case "":
+		case "off":
+			*into = 0
+		default:
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil || n < 0 || n > 1e9 {
+				bad = append(bad, name)
+				return
+			}
+			*into = n
+		}
+	}
+	sockets, subs := float64(c.MaxSockets), float64(c.MaxSubscriptions)
+	num("CRM_RATE_MUTATIONS", &c.Mutations)
+	num("CRM_RATE_QUERY_POINTS", &c.QueryPoints)
+	num("CRM_MAX_SOCKETS_PER_USER", &sockets)
+	num("CRM_MAX_SUBSCRIPTIONS_PER_USER", &subs)
+	c.MaxSockets, c.MaxSubscriptions = int(sockets), int(subs)
+	return c, bad
 }

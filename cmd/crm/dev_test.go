@@ -32,7 +32,10 @@ func startDev(t *testing.T, extra ...string) (*system, []string) {
 	t.Helper()
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
-	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL()}, extra...)
+	// The tests' clients all sign in as one admin: the per-user limits are
+	// lifted unless extra sets them (TestLimits).
+	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL(),
+		"CRM_RATE_MUTATIONS=off", "CRM_RATE_QUERY_POINTS=off", "CRM_MAX_SOCKETS_PER_USER=off", "CRM_MAX_SUBSCRIPTIONS_PER_USER=off"}, extra...)
 	s := startCmd(t, env, "dev")
 	var err error
 	if s.token, err = auth.DevToken(context.Background(), nil, s.url, "admin"); err != nil {

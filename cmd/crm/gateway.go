@@ -56,7 +56,7 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
 		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
 		Auth: authn, Dev: dev, DisableIntrospection: !on(ex.Introspection, devMode), NoGraphiQL: !on(ex.GraphiQL, devMode),
-		NoMetrics: !metrics || ex.MetricsAddr != "", AllowedHosts: hosts, Collectors: []prometheus.Collector{dbCalls}})
+		NoMetrics: !metrics || ex.MetricsAddr != "", AllowedHosts: hosts, Limits: ex.Limits, Collectors: []prometheus.Collector{dbCalls}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

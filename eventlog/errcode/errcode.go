@@ -29,6 +29,10 @@ const (
 	// subscriber fell more than the gateway's buffer behind; the error's
 	// extensions.cursor is where to resume. GraphQL only (no HTTP status).
 	SlowConsumer Code = "SLOW_CONSUMER"
+	// RateLimited refuses an operation over its principal's rate or
+	// connection limits; extensions.retryAfter (seconds) says when to try
+	// again. GraphQL only.
+	RateLimited Code = "RATE_LIMITED"
 )
 
 // Error is an error whose Message may be shown to a client.
@@ -116,6 +120,8 @@ func HTTPStatus(c Code) int {
 		return http.StatusUnauthorized
 	case Forbidden:
 		return http.StatusForbidden
+	case RateLimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -138,6 +144,8 @@ func CodeForStatus(status int) Code {
 		return Unauthenticated
 	case http.StatusForbidden:
 		return Forbidden
+	case http.StatusTooManyRequests:
+		return RateLimited
 	default:
 		return Internal
 	}

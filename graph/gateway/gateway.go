@@ -24,6 +24,7 @@ import (
 	"crm/graph"
 	"crm/graph/auth"
 	"crm/graph/feed"
+	"crm/graph/limit"
 	"crm/graph/live"
 	"crm/graph/readstore"
 	"crm/graph/server"
@@ -65,6 +66,9 @@ type Config struct {
 	// Metrics serves the latter on an admin listener); AllowedHosts are
 	// the Host names the gateway answers for (server.Config).
 	NoGraphiQL, NoMetrics bool
+	// Limits are the per-principal abuse controls (limit.Config; its
+	// MaxComplexity is set from the handler's complexity limit).
+	Limits limit.Config
 	AllowedHosts          []string
 	Logger                *slog.Logger
 	// Collectors are served at /metrics beside the gateway's own (crm
@@ -129,6 +133,8 @@ func New(cfg Config) (*Gateway, error) {
 				Rebuilding: func(name string) bool { return rebuilding[name] }}, projector.All()...)
 		},
 	}
+	cfg.Limits.MaxComplexity = graph.DefaultComplexityLimit
+	limits := limit.New(cfg.Limits)
 	ws := transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			OriginPatterns: cfg.AllowedOrigins}},
@@ -143,18 +149,30 @@ func New(cfg Config) (*Gateway, error) {
 			if err != nil {
 				return ctx, nil, err
 			}
+			release, refused := limits.Connect(auth.FromContext(ctx))
+			if refused != nil {
+				ctx = transport.WithWebsocketCloseCode(ctx, CloseTooManyConnections)
+				return transport.AppendCloseReason(ctx, "too many connections"), nil, refused
+			}
+			ctx = context.WithValue(ctx, releaseKey{}, release)
 			if id := p.GetString("correlationId"); id != "" {
 				ctx = graph.WithCorrelationID(ctx, id)
 			}
 			return ctx, nil, nil
 		},
-		CloseFunc: func(ctx context.Context, _ int) { auth.WebsocketClose(ctx) },
+		CloseFunc: func(ctx context.Context, _ int) {
+			auth.WebsocketClose(ctx)
+			if release, ok := ctx.Value(releaseKey{}).(func()); ok {
+				release()
+			}
+		},
 	}
 	srv, err := graph.NewServer(graph.Config{Resolver: res, Logger: cfg.Logger, Introspection: !cfg.DisableIntrospection,
 		Transports: []graphql.Transport{ws}})
 	if err != nil {
 		return nil, err
 	}
+	srv.Use(limits)
 	gql := deadlines(graph.LimitBody(correlate(auth.Middleware(cfg.Auth, srv)), 1<<20))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crm_subscriptions",
@@ -187,6 +205,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
+
+// CloseTooManyConnections closes a WebSocket whose principal holds too
+// many already (after connection_error with code RATE_LIMITED).
+const CloseTooManyConnections = 4429
+
+type releaseKey struct{}
 
 // Deadlines of a plain HTTP request to /graphql: to send its body, and to
 // be answered. Server-wide timeouts would cut WebSockets too, which outlive

@@ -130,7 +130,7 @@ func benchFeed(ctx context.Context, o options, e *env, rep *report) error {
 		return err
 	}
 	defer done()
-	dev, err := startDev(ctx, bin, dir, "feed-dev", []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_feed", "CRM_REDIS_URL=" + o.redisURL})
+	dev, err := startDev(ctx, bin, dir, "feed-dev", append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_feed", "CRM_REDIS_URL=" + o.redisURL}, unlimited...))
 	if err != nil {
 		return err
 	}

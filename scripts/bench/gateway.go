@@ -292,7 +292,7 @@ func benchGateway(ctx context.Context, o options, e *env, rep *report) (err erro
 		return err
 	}
 	defer done()
-	penv := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_gw", "CRM_REDIS_URL=" + o.redisURL}
+	penv := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + e.ns + "_gw", "CRM_REDIS_URL=" + o.redisURL}, unlimited...)
 	raiseNoFile()
 
 	dev, err := startDev(ctx, bin, dir, "dev", penv)

@@ -234,7 +234,9 @@ func (c *Cluster) Env() []string {
 	}
 	env = append(env, "CRM_DATABASE_URL="+c.DatabaseURLs[Read], "CRM_REDIS_URL="+c.Redis.URL(), "CRM_NAMESPACE="+c.Namespace,
 		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns), "CRM_AUTH_ISSUER="+c.Issuer.Issuer(), "CRM_AUTH_AUDIENCE="+issuerAudience,
-		"CRM_METRICS=on") // the harnesses read the gateways' crm_subscriptions
+		"CRM_METRICS=on", // the harnesses read the gateways' crm_subscriptions
+		// Their clients all sign in as one admin: the per-user limits are lifted.
+		"CRM_RATE_MUTATIONS=off", "CRM_RATE_QUERY_POINTS=off", "CRM_MAX_SOCKETS_PER_USER=off", "CRM_MAX_SUBSCRIPTIONS_PER_USER=off")
 	for comp, u := range c.DatabaseURLs {
 		env = append(env, "CRM_"+strings.ToUpper(comp)+"_DATABASE_URL="+u)
 	}
