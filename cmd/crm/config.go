@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
+
+	"crm/eventlog/svcauth"
 )
 
 // areas are the four write-side areas, in the order crm migrates and starts
@@ -70,6 +72,11 @@ type Config struct {
 	// behind before it is ended with SLOW_CONSUMER (CRM_FEED_BUFFER; 0:
 	// the gateway's default, 2048; -1: invalid).
 	FeedBuffer int
+
+	// ServiceKey signs and verifies the service credential
+	// (CRM_SERVICE_KEY, servicekey.go); set by loadServiceKey for the
+	// subcommands that call or serve the services.
+	ServiceKey *svcauth.Key
 }
 
 // poolSize is the size of a pool whose component default is def.

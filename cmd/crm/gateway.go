@@ -33,7 +33,7 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 		return fmt.Errorf("gateway: %w", err)
 	}
 	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
-		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
+		ServiceURLs: p.urls, HTTPClient: p.client, ServiceKey: cfg.ServiceKey, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
 		Collectors: []prometheus.Collector{dbCalls}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -85,7 +85,7 @@ func runGateway(ctx context.Context, a *app, cfg Config) error {
 	defer rdb.Close()
 	heads := map[string]projector.HeadReader{}
 	for _, area := range areas {
-		heads[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area]}
+		heads[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area], Key: cfg.ServiceKey, Subject: "gateway"}
 	}
 	return serveGateway(ctx, a, cfg, gatewayParts{readPool: pool, rdb: rdb, urls: cfg.ServiceURLs, heads: heads})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog/consumer"
+	"crm/eventlog/svcauth"
 	"crm/graph"
 	"crm/graph/feed"
 	"crm/graph/live"
@@ -39,6 +40,9 @@ type Config struct {
 	// reaches them (crm dev passes an in-process transport).
 	ServiceURLs map[string]string
 	HTTPClient  *http.Client
+	// ServiceKey signs the service credential of every command (its
+	// subject: the verified caller); required to send commands.
+	ServiceKey *svcauth.Key
 	// Heads read each area's log head, for the projections' lag.
 	Heads map[string]projector.HeadReader
 	// AllowedOrigins are the host patterns (coder/websocket syntax, e.g.
@@ -90,7 +94,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	res := &graph.Resolver{
 		Store:              store,
-		Commands:           svc.New(cfg.ServiceURLs, cfg.HTTPClient),
+		Commands:           svc.New(cfg.ServiceURLs, cfg.HTTPClient, cfg.ServiceKey),
 		ConsistencyTimeout: cfg.ConsistencyTimeout,
 		Hub:                hub,
 		Feed:               fd,

@@ -13,7 +13,7 @@ func TestCommandThroughInProcessService(t *testing.T) {
 	t.Parallel()
 	customers := newService("customers")
 	c := New(map[string]string{"customers": "http://customers", "campaigns": "http://127.0.0.1:1"},
-		&http.Client{Transport: HandlerTransport{"customers": customers}})
+		&http.Client{Transport: HandlerTransport{"customers": customers}}, testKey)
 	ctx := context.Background()
 
 	res, err := c.Command(ctx, "customers", wire.RegisterCustomer, map[string]any{"name": "Ada", "email": "ada@example.com"},
@@ -28,7 +28,7 @@ func TestCommandThroughInProcessService(t *testing.T) {
 		t.Fatalf("token %v after position %d", tok, res.Position)
 	}
 
-	_, err = c.Command(ctx, "customers", wire.RegisterCustomer, map[string]any{"name": "Ada", "email": "nope"}, Meta{})
+	_, err = c.Command(ctx, "customers", wire.RegisterCustomer, map[string]any{"name": "Ada", "email": "nope"}, Meta{Actor: "user-1"})
 	if e := errcode.Of(err); e == nil || e.Code != errcode.BadUserInput || e.Field != "email" {
 		t.Fatalf("refusal %v", err)
 	}
@@ -38,7 +38,7 @@ func TestCommandThroughInProcessService(t *testing.T) {
 	} else if tok, err := wire.ParseToken(toks[1]); err != nil || tok["customers"] != res.Position {
 		t.Fatalf("token sent %q (%v), want customers:%d", toks[1], err, res.Position)
 	}
-	_, err = c.Command(ctx, "campaigns", wire.CreateCampaign, map[string]any{"name": "X"}, Meta{})
+	_, err = c.Command(ctx, "campaigns", wire.CreateCampaign, map[string]any{"name": "X"}, Meta{Actor: "user-1"})
 	if errcode.CodeOf(err) != errcode.Unavailable {
 		t.Fatalf("unreachable service: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"crm/eventlog/testenv"
 	"crm/services/appointments"
 	"crm/services/campaigns"
+	"crm/services/kit"
 	"crm/services/kit/kittest"
 	"crm/services/wire"
 )
@@ -119,19 +120,28 @@ func TestArchiveCancelsAppointmentsAndLosesDeals(t *testing.T) {
 			"campaignId": campaign.StreamID, "product": "Heat pump",
 			"value": map[string]string{"amount": strconv.Itoa(100 * (i + 1)), "currencyCode": "EUR"}}, token(cus)).OK(t).StreamID)
 	}
-	archived := s.post(t, "customers", "archive-customer", map[string]any{"id": cus.StreamID, "reason": "moved away"}, "").OK(t)
+	// The archive is the user's; what the reactions record is the
+	// system's, on the user's behalf.
+	archived := kittest.PostAs(t, s.areas["customers"].Handler, "user-archivist", "archive-customer",
+		map[string]any{"id": cus.StreamID, "reason": "moved away"}, "X-Actor", "forged").OK(t)
 	cause := archived.Events[0]
+	if cause.Metadata.Actor != "user-archivist" || cause.Metadata.OnBehalfOf != "" {
+		t.Fatalf("archive metadata %+v", cause.Metadata)
+	}
+	reacted := func(m eventlog.Metadata) bool {
+		return m.Actor == kit.ReactionActor && m.OnBehalfOf == "user-archivist" && m.CausationID == cause.ID
+	}
 
 	aptLog, dealLog := s.areas["appointments"].Log, s.areas["campaigns"].Log
 	for _, id := range apts {
 		ev := waitLast(t, aptLog, id, "AppointmentCancelled", "customer archived")
-		if ev.Metadata.CausationID != cause.ID || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
+		if !reacted(ev.Metadata) || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
 			t.Fatalf("cancellation metadata %+v, cause %s", ev.Metadata, cause.ID)
 		}
 	}
 	for _, id := range deals {
 		ev := waitLast(t, dealLog, id, "DealLost", "customer archived")
-		if ev.Metadata.CausationID != cause.ID {
+		if !reacted(ev.Metadata) || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
 			t.Fatalf("loss metadata %+v", ev.Metadata)
 		}
 	}
@@ -170,7 +180,8 @@ func TestWonDealAddsProduct(t *testing.T) {
 	ev := waitLast(t, s.areas["relationships"].Log, cus.StreamID, "ProductAdded", "Wallbox")
 	var data struct{ Products []string }
 	json.Unmarshal(ev.Data, &data)
-	if !slices.Equal(data.Products, []string{"Wallbox"}) || ev.Metadata.CausationID != won.Events[0].ID {
+	if !slices.Equal(data.Products, []string{"Wallbox"}) || ev.Metadata.CausationID != won.Events[0].ID ||
+		ev.Metadata.Actor != kit.ReactionActor || ev.Metadata.OnBehalfOf != kittest.Actor {
 		t.Fatalf("ProductAdded %s %+v", ev.Data, ev.Metadata)
 	}
 }
