@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 )
 
@@ -30,7 +31,10 @@ func startDev(t *testing.T, extra ...string) (*system, []string) {
 	t.Helper()
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
-	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL()}, extra...)
+	// A key of the test's own, so that a second process (crm gateway)
+	// shares it with crm dev.
+	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL(),
+		"CRM_SERVICE_KEY=" + svcauth.NewSecret()}, extra...)
 	s := startCmd(t, env, "dev")
 	s.settle(t)
 	return s, env

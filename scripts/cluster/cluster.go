@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"crm/eventlog/svcauth"
 )
 
 // Areas are the four write-side areas.
@@ -107,8 +109,12 @@ type Cluster struct {
 	Redis        *RedisServer
 	Namespace    string
 	Services     map[string][]*Service
-	Projectors   []*Proc
-	Gateways     []*Gateway
+	// ServiceKey is the cluster's CRM_SERVICE_KEY (drawn per cluster), and
+	// Key the same key, for the harness's own calls to the services.
+	ServiceKey string
+	Key        *svcauth.Key
+	Projectors []*Proc
+	Gateways   []*Gateway
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,7 +128,10 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	c := &Cluster{cfg: cfg, ID: hex.EncodeToString(b[:]), DatabaseURLs: map[string]string{}, dbNames: map[string]string{},
-		Services: map[string][]*Service{}, Namespace: "crm"}
+		Services: map[string][]*Service{}, Namespace: "crm", ServiceKey: svcauth.NewSecret()}
+	if c.Key, err = svcauth.ParseKey(c.ServiceKey); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -216,7 +225,7 @@ func (c *Cluster) Env() []string {
 		}
 	}
 	env = append(env, "CRM_DATABASE_URL="+c.DatabaseURLs[Read], "CRM_REDIS_URL="+c.Redis.URL(), "CRM_NAMESPACE="+c.Namespace,
-		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns))
+		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns), "CRM_SERVICE_KEY="+c.ServiceKey)
 	for comp, u := range c.DatabaseURLs {
 		env = append(env, "CRM_"+strings.ToUpper(comp)+"_DATABASE_URL="+u)
 	}
@@ -239,7 +248,7 @@ func (c *Cluster) Run(ctx context.Context, timeout time.Duration, args ...string
 
 // StartService starts s (again) and waits until it serves its log.
 func (c *Cluster) StartService(s *Service) error {
-	return startReady(s.Proc, func() error { return httpOK(s.URL + "/events?after=0&limit=1") })
+	return startReady(s.Proc, func() error { return c.serviceOK(s.URL + "/events?after=0&limit=1") })
 }
 
 // StartGateway starts g (again) and waits until /readyz answers 200.
@@ -366,6 +375,26 @@ func splitHostPort(addr string) (string, int, error) {
 }
 
 var probe = &http.Client{Timeout: 2 * time.Second}
+
+// serviceOK is httpOK for a service's log API, with the service credential.
+func (c *Cluster) serviceOK(u string) error {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if err := c.Key.Authorize(req, "cluster"); err != nil {
+		return err
+	}
+	resp, err := probe.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return nil
+}
 
 func httpOK(u string) error {
 	resp, err := probe.Get(u)
