@@ -29,8 +29,17 @@ type Metadata struct {
 	CorrelationID  string `json:"correlationId,omitempty"`
 	CausationID    string `json:"causationId,omitempty"`
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-	// Actor is who issued the command, as the gateway authenticated it.
+	// Actor is who issued the command: the subject of the service
+	// credential it came with (the user the gateway verified), or
+	// "system" for what a reaction appends.
 	Actor string `json:"actor,omitempty"`
+	// OnBehalfOf is, for a reaction's events, the actor of the event that
+	// caused them.
+	OnBehalfOf string `json:"onBehalfOf,omitempty"`
+	// CommandHash fingerprints the command an idempotency key was first
+	// used with, so that the key reused with another command can be told
+	// from a retry (services/kit). Empty for appends without a key.
+	CommandHash string `json:"commandHash,omitempty"`
 	// TraceParent is the W3C trace context of the command.
 	TraceParent string `json:"traceparent,omitempty"`
 }

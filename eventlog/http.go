@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"crm/eventlog/errcode"
+	"crm/eventlog/svcauth"
 )
 
 // MaxPageLimit caps the events one HTTP page carries.
@@ -161,6 +162,12 @@ type Client struct {
 	BaseURL string
 	// HTTP defaults to a client with a 30 s timeout.
 	HTTP *http.Client
+	// Key, when set, signs every request with a service credential for
+	// Subject (a component's name: "projector", "gateway", the reading
+	// area's name...). The area services serve their logs only to callers
+	// holding one (docs/api.md).
+	Key     *svcauth.Key
+	Subject string
 }
 
 var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
@@ -213,6 +220,11 @@ func (c *Client) get(ctx context.Context, u string) (LogPage, error) {
 		return LogPage{}, fmt.Errorf("eventlog client: %w", err)
 	}
 	req.Header.Set("Accept", PageMediaType+", application/json;q=0.5")
+	if c.Key != nil {
+		if err := c.Key.Authorize(req, c.Subject); err != nil {
+			return LogPage{}, fmt.Errorf("eventlog client: %w", err)
+		}
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return LogPage{}, fmt.Errorf("eventlog client: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/graph/auth"
 	"crm/graph/live"
 	"crm/graph/svc"
 	"crm/projector"
@@ -33,7 +34,7 @@ func (r *Resolver) command(ctx context.Context, area, name, projection string, i
 	if r.Commands == nil || r.Applied == nil {
 		return "", errNoWriteSide
 	}
-	res, err := r.Commands.Command(ctx, area, name, input, svc.Meta{CorrelationID: correlationID(ctx)})
+	res, err := r.Commands.Command(ctx, area, name, input, svc.Meta{Actor: commandActor(ctx), CorrelationID: correlationID(ctx)})
 	var unknown *svc.OutcomeUnknownError
 	if errors.As(err, &unknown) {
 		// INTERNAL, not UNAVAILABLE (which says nothing was recorded), with
@@ -187,4 +188,15 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 // ref reports whether a change's ref matches an optional filter.
 func ref(c live.Change, key string, want *string) bool {
 	return want == nil || c.Refs[key] == *want
+}
+
+// commandActor is the subject of the verified caller (graph/auth), which
+// the service credential vouches for as the command's actor. A request
+// without a principal (the gateway does not authenticate every request
+// yet) acts as "anonymous".
+func commandActor(ctx context.Context) string {
+	if p := auth.FromContext(ctx); p != nil && p.Subject != "" {
+		return p.Subject
+	}
+	return "anonymous"
 }

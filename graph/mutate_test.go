@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"crm/eventlog/svcauth"
 	"crm/graph/svc"
 	"crm/projector"
 )
@@ -26,7 +27,7 @@ func TestMutationOutcomeUnknownCarriesKey(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := svc.New(map[string]string{"customers": srv.URL}, nil)
+	c := svc.New(map[string]string{"customers": srv.URL}, nil, svcauth.Random())
 	c.RetryWindow = 200 * time.Millisecond
 	r := &Resolver{Commands: c, Applied: func(context.Context, string, string, int, int64) error { return nil }}
 	for _, key := range []string{"", "client-key"} {
@@ -56,7 +57,7 @@ func TestMutationWaitsForEveryFollowingProjection(t *testing.T) {
 	}))
 	defer srv.Close()
 	var waited []string
-	r := &Resolver{Commands: svc.New(map[string]string{"campaigns": srv.URL}, nil),
+	r := &Resolver{Commands: svc.New(map[string]string{"campaigns": srv.URL}, nil, svcauth.Random()),
 		Applied: func(_ context.Context, projection, area string, _ int, position int64) error {
 			if area != "campaigns" || position != 7 {
 				t.Errorf("waited for %s at %s/%d", projection, area, position)

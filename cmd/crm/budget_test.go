@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"crm/eventlog/consumer"
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 	"crm/services/kit"
 )
@@ -23,7 +24,8 @@ func TestAreaConsumersMatchBudget(t *testing.T) {
 		sources[a] = &lazySource{}
 	}
 	for _, area := range areas {
-		ar, err := areaDefs[area].open(context.Background(), kit.AreaConfig{Pool: pool, Redis: rdb, Namespace: ns, Sources: sources})
+		ar, err := areaDefs[area].open(context.Background(), kit.AreaConfig{Pool: pool, Redis: rdb, Namespace: ns, Sources: sources,
+			ServiceKey: svcauth.Random()})
 		if err != nil {
 			t.Fatalf("%s: %v", area, err)
 		}

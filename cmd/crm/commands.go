@@ -26,6 +26,9 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.loadServiceKey(&cfg, "dev", true); err != nil {
+		return err
+	}
 	return runDev(ctx, a, cfg)
 }
 
@@ -42,6 +45,9 @@ func cmdGateway(ctx context.Context, a *app, args []string) error {
 		}
 	})
 	if err != nil {
+		return err
+	}
+	if err := a.loadServiceKey(&cfg, "gateway", false); err != nil {
 		return err
 	}
 	return runGateway(ctx, a, cfg)
@@ -68,6 +74,9 @@ func cmdService(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.loadServiceKey(&cfg, "service", false); err != nil {
+		return err
+	}
 	return runService(ctx, a, cfg, area)
 }
 
@@ -79,6 +88,9 @@ func cmdProjector(ctx context.Context, a *app, args []string) error {
 	}
 	cfg, err := a.loadConfig(nil)
 	if err != nil {
+		return err
+	}
+	if err := a.loadServiceKey(&cfg, "projector", false); err != nil {
 		return err
 	}
 	return runProjector(ctx, a, cfg)
@@ -131,6 +143,9 @@ func cmdProjections(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.loadServiceKey(&cfg, "projections rebuild", false); err != nil {
+		return err
+	}
 	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], rebuildConns, "crm-rebuild")
 	if err != nil {
 		return fmt.Errorf("projections rebuild: %w", err)
@@ -142,7 +157,7 @@ func cmdProjections(ctx context.Context, a *app, args []string) error {
 	}
 	sources := map[string]consumer.LogSource{}
 	for _, area := range p.Sources() {
-		sources[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area]}
+		sources[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area], Key: cfg.ServiceKey, Subject: "projector"}
 	}
 	lastLog := time.Now()
 	st, err := projector.Rebuild(ctx, projector.RebuildConfig{Pool: pool, Schema: readComponent, Projection: p,

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
+	"crm/eventlog/svcauth"
 	"crm/graph/auth"
 )
 
@@ -77,6 +78,11 @@ type Config struct {
 	Auth auth.Config
 	// Expose says what the gateway serves besides /graphql (auth.go).
 	Expose Exposure
+
+	// ServiceKey signs and verifies the service credential
+	// (CRM_SERVICE_KEY, servicekey.go); set by loadServiceKey for the
+	// subcommands that call or serve the services.
+	ServiceKey *svcauth.Key
 }
 
 // poolSize is the size of a pool whose component default is def.

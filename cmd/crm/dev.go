@@ -97,7 +97,8 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 				return fmt.Errorf("dev: %w", err)
 			}
 		}
-		ar, err := areaDefs[area].open(ctx, kit.AreaConfig{Pool: p, ConsumerPool: ap, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger})
+		ar, err := areaDefs[area].open(ctx, kit.AreaConfig{Pool: p, ConsumerPool: ap, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger,
+			ServiceKey: cfg.ServiceKey})
 		if err != nil {
 			return fmt.Errorf("dev: %s: %w", area, err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 	"crm/graph/auth"
 )
@@ -33,9 +34,11 @@ func startDev(t *testing.T, extra ...string) (*system, []string) {
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t) // the namespace is deleted at cleanup
 	// The tests' clients all sign in as one admin: the per-user limits are
-	// lifted unless extra sets them (TestLimits).
+	// lifted unless extra sets them (TestLimits). A service key of the
+	// test's own, so that a second process (crm gateway) shares it.
 	env := append([]string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_HTTP_ADDR=127.0.0.1:0", "CRM_REDIS_URL=" + testenv.RedisURL(),
-		"CRM_RATE_MUTATIONS=off", "CRM_RATE_QUERY_POINTS=off", "CRM_MAX_SOCKETS_PER_USER=off", "CRM_MAX_SUBSCRIPTIONS_PER_USER=off"}, extra...)
+		"CRM_RATE_MUTATIONS=off", "CRM_RATE_QUERY_POINTS=off", "CRM_MAX_SOCKETS_PER_USER=off", "CRM_MAX_SUBSCRIPTIONS_PER_USER=off",
+		"CRM_SERVICE_KEY=" + svcauth.NewSecret()}, extra...)
 	s := startCmd(t, env, "dev")
 	var err error
 	if s.token, err = auth.DevToken(context.Background(), nil, s.url, "admin"); err != nil {

@@ -54,7 +54,7 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 		a.logger.Warn("gateway answers any Host name: set CRM_ALLOWED_HOSTS to the names clients use (DNS rebinding)", "addr", ln.Addr().String())
 	}
 	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
-		ServiceURLs: p.urls, HTTPClient: p.client, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
+		ServiceURLs: p.urls, HTTPClient: p.client, ServiceKey: cfg.ServiceKey, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
 		Auth: authn, Dev: dev, DisableIntrospection: !on(ex.Introspection, devMode), NoGraphiQL: !on(ex.GraphiQL, devMode),
 		NoMetrics: !metrics || ex.MetricsAddr != "", AllowedHosts: hosts, Limits: ex.Limits, Collectors: []prometheus.Collector{dbCalls}})
 	if err != nil {
@@ -125,7 +125,7 @@ func runGateway(ctx context.Context, a *app, cfg Config) error {
 	defer rdb.Close()
 	heads := map[string]projector.HeadReader{}
 	for _, area := range areas {
-		heads[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area]}
+		heads[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area], Key: cfg.ServiceKey, Subject: "gateway"}
 	}
 	return serveGateway(ctx, a, cfg, gatewayParts{readPool: pool, rdb: rdb, urls: cfg.ServiceURLs, heads: heads, auth: authn})
 }

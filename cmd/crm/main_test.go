@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 )
 
@@ -108,7 +110,14 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{nil, []string{"dev", "--nope"}, 2, "-nope"},
 		{nil, []string{"projections", "rebuild"}, 2, "NAME"},
 		{[]string{"CRM_DATABASE_URL=postgres://postgres@127.0.0.1:1/crm?sslmode=disable"}, []string{"dev"}, 1, "connect"},
-		{[]string{"CRM_DATABASE_URL=postgres://postgres@127.0.0.1:1/crm?sslmode=disable"}, []string{"gateway"}, 1, "connect"},
+		{[]string{"CRM_DATABASE_URL=postgres://postgres@127.0.0.1:1/crm?sslmode=disable", "CRM_SERVICE_KEY=" + svcauth.NewSecret()}, []string{"gateway"}, 1, "connect"},
+		// The separate processes need the shared service key; crm dev draws one.
+		{nil, []string{"gateway"}, 1, "CRM_SERVICE_KEY is required"},
+		{nil, []string{"service", "customers"}, 1, "CRM_SERVICE_KEY is required"},
+		{nil, []string{"projector"}, 1, "CRM_SERVICE_KEY is required"},
+		{nil, []string{"projections", "rebuild", "customers"}, 1, "CRM_SERVICE_KEY is required"},
+		{[]string{"CRM_SERVICE_KEY=secret-but-short"}, []string{"service", "customers"}, 1, "CRM_SERVICE_KEY"},
+		{[]string{"CRM_SERVICE_KEY=" + base64.StdEncoding.EncodeToString([]byte("secret, but 31 bytes long......"))}, []string{"projector"}, 1, "at least 32"},
 	}
 	for _, tc := range cases {
 		code, _, stderr := crm(t, tc.env, tc.args...)
@@ -236,4 +245,35 @@ func missingDatabase(t *testing.T, base string) string {
 		}
 	})
 	return u.String()
+}
+
+// crm dev draws a service key when CRM_SERVICE_KEY is unset; the separate
+// processes refuse to start without one, and take hex or base64.
+func TestServiceKey(t *testing.T) {
+	t.Parallel()
+	a := &app{getenv: envFunc()}
+	var cfg Config
+	if err := a.loadServiceKey(&cfg, "dev", true); err != nil || cfg.ServiceKey == nil {
+		t.Fatalf("dev without a key: %v", err)
+	}
+	cfg = Config{}
+	if err := a.loadServiceKey(&cfg, "gateway", false); err == nil || cfg.ServiceKey != nil {
+		t.Fatal("gateway started without a key")
+	}
+	secret := svcauth.NewSecret()
+	for _, v := range []string{secret, " " + secret + "\n", strings.Repeat("0f", 32)} {
+		a = &app{getenv: envFunc("CRM_SERVICE_KEY=" + v)}
+		if err := a.loadServiceKey(&cfg, "service", false); err != nil || cfg.ServiceKey == nil {
+			t.Fatalf("key %q: %v", v, err)
+		}
+	}
+	// Two processes given the same key trust each other.
+	var one, two Config
+	a = &app{getenv: envFunc("CRM_SERVICE_KEY=" + secret)}
+	_ = a.loadServiceKey(&one, "gateway", false)
+	_ = a.loadServiceKey(&two, "service", false)
+	tok, _ := one.ServiceKey.Sign("user-1")
+	if sub, err := two.ServiceKey.Verify(tok); err != nil || sub != "user-1" {
+		t.Fatalf("shared key: %q %v", sub, err)
+	}
 }

@@ -31,7 +31,7 @@ func runProjector(ctx context.Context, a *app, cfg Config) error {
 	defer rdb.Close()
 	sources := map[string]consumer.LogSource{}
 	for _, area := range areas {
-		sources[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area]}
+		sources[area] = &eventlog.Client{BaseURL: cfg.ServiceURLs[area], Key: cfg.ServiceKey, Subject: "projector"}
 	}
 	r, err := projector.New(projector.Config{Pool: pool, Schema: readComponent, Redis: rdb, Namespace: cfg.Namespace,
 		Sources: sources, Projections: ps, Logger: a.logger})

@@ -115,6 +115,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Each takes --help. Configuration comes from the environment:")
 	fmt.Fprintln(w, "  CRM_HTTP_ADDR, CRM_DATABASE_URL, CRM_<AREA>_DATABASE_URL, CRM_READ_DATABASE_URL,")
 	fmt.Fprintln(w, "  CRM_REDIS_URL, CRM_NAMESPACE, CRM_<AREA>_URL, CRM_SERVICE_ADDR, CRM_DB_MAX_CONNS")
+	fmt.Fprintln(w, "  CRM_SERVICE_KEY (required but for dev: the key services, gateways and projectors share)")
 	fmt.Fprintln(w, "(see README.md and shared/contract/CONTRACT.md for meanings and defaults).")
 }
 

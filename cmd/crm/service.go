@@ -37,9 +37,10 @@ func runService(ctx context.Context, a *app, cfg Config, area string) error {
 	defer rdb.Close()
 	sources := map[string]consumer.LogSource{}
 	for _, other := range areas {
-		sources[other] = &eventlog.Client{BaseURL: cfg.ServiceURLs[other]}
+		sources[other] = &eventlog.Client{BaseURL: cfg.ServiceURLs[other], Key: cfg.ServiceKey, Subject: area}
 	}
-	ac := kit.AreaConfig{Pool: pool, ConsumerPool: consumerPool, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger}
+	ac := kit.AreaConfig{Pool: pool, ConsumerPool: consumerPool, Redis: rdb, Namespace: cfg.Namespace, Sources: sources, Logger: a.logger,
+		ServiceKey: cfg.ServiceKey}
 	svc, err := areaDefs[area].open(ctx, ac)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", area, err)

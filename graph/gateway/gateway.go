@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog/consumer"
+	"crm/eventlog/svcauth"
 	"crm/graph"
 	"crm/graph/auth"
 	"crm/graph/feed"
@@ -42,6 +43,9 @@ type Config struct {
 	// reaches them (crm dev passes an in-process transport).
 	ServiceURLs map[string]string
 	HTTPClient  *http.Client
+	// ServiceKey signs the service credential of every command (its
+	// subject: the verified caller); required to send commands.
+	ServiceKey *svcauth.Key
 	// Heads read each area's log head, for the projections' lag.
 	Heads map[string]projector.HeadReader
 	// AllowedOrigins are the host patterns (coder/websocket syntax, e.g.
@@ -68,9 +72,9 @@ type Config struct {
 	NoGraphiQL, NoMetrics bool
 	// Limits are the per-principal abuse controls (limit.Config; its
 	// MaxComplexity is set from the handler's complexity limit).
-	Limits limit.Config
-	AllowedHosts          []string
-	Logger                *slog.Logger
+	Limits       limit.Config
+	AllowedHosts []string
+	Logger       *slog.Logger
 	// Collectors are served at /metrics beside the gateway's own (crm
 	// passes its process's database call counters).
 	Collectors []prometheus.Collector
@@ -110,7 +114,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	res := &graph.Resolver{
 		Store:              store,
-		Commands:           svc.New(cfg.ServiceURLs, cfg.HTTPClient),
+		Commands:           svc.New(cfg.ServiceURLs, cfg.HTTPClient, cfg.ServiceKey),
 		ConsistencyTimeout: cfg.ConsistencyTimeout,
 		Hub:                hub,
 		Feed:               fd,

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"crm/eventlog/errcode"
+	"crm/eventlog/svcauth"
 	"crm/services/wire"
 )
 
@@ -31,6 +32,7 @@ import (
 type Client struct {
 	urls map[string]string
 	http *http.Client
+	key  *svcauth.Key
 
 	// RetryWindow bounds the retries of a command that may have reached
 	// its service without an answer coming back (default 5s, the
@@ -45,16 +47,21 @@ type Client struct {
 }
 
 // New returns a client for the services at urls (area -> base URL). hc may
-// be nil (a client with a 30 s timeout).
-func New(urls map[string]string, hc *http.Client) *Client {
+// be nil (a client with a 30 s timeout). key signs each command's service
+// credential, whose subject is the command's Meta.Actor; a nil key makes
+// every command fail (INTERNAL) without sending anything.
+func New(urls map[string]string, hc *http.Client, key *svcauth.Key) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{urls: urls, http: hc, seen: wire.Token{}}
+	return &Client{urls: urls, http: hc, key: key, seen: wire.Token{}}
 }
 
 // Meta is what the gateway knows of the request a command comes from.
 type Meta struct {
+	// Actor is the verified user's subject: the subject of the service
+	// credential the command is sent with, recorded as its events' actor.
+	// Required.
 	Actor         string
 	CorrelationID string
 	TraceParent   string
@@ -90,7 +97,9 @@ func (e *OutcomeUnknownError) Unwrap() error { return e.coded }
 // it again, with backoff, within RetryWindow: a recorded command is
 // answered with its first outcome.
 //
-// Errors: a refusal of the service as its *errcode.Error; UNAVAILABLE when
+// Errors: UNAUTHENTICATED, before sending anything, when meta.Actor is
+// empty or not a valid subject (svcauth.Key.Sign); a refusal of the
+// service as its *errcode.Error; UNAVAILABLE when
 // the service could not be reached and no attempt may have been recorded;
 // *OutcomeUnknownError (INTERNAL) when one may have been and the retries
 // settled nothing; ctx's error when ctx ends first and nothing was sent.
@@ -98,6 +107,15 @@ func (c *Client) Command(ctx context.Context, area, name string, body any, meta 
 	base, ok := c.urls[area]
 	if !ok {
 		return wire.Result{}, fmt.Errorf("svc: no URL for area %s", area)
+	}
+	if c.key == nil {
+		return wire.Result{}, errors.New("svc: no service key")
+	}
+	if meta.Actor == "" {
+		return wire.Result{}, errcode.New(errcode.Unauthenticated, "the command has no authenticated actor")
+	}
+	if _, err := c.key.Sign(meta.Actor); err != nil {
+		return wire.Result{}, errcode.Wrap(errcode.Unauthenticated, err, "the actor cannot be vouched for")
 	}
 	raw, key, err := withKey(body)
 	if err != nil {
@@ -163,10 +181,15 @@ func (c *Client) attempt(ctx context.Context, area, url string, raw []byte, meta
 		return wire.Result{}, false, fmt.Errorf("svc: %s: %w", url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Signed per attempt: a retry late in the window gets a fresh token
+	// (Sign reuses one for half its lifetime).
+	if err := c.key.Authorize(req, meta.Actor); err != nil {
+		return wire.Result{}, false, errcode.Wrap(errcode.Unauthenticated, err, "the actor cannot be vouched for")
+	}
 	if tok := c.Token().String(); tok != "" {
 		req.Header.Set(wire.HeaderConsistencyToken, tok)
 	}
-	for h, v := range map[string]string{wire.HeaderActor: meta.Actor, wire.HeaderCorrelationID: meta.CorrelationID, wire.HeaderTraceParent: meta.TraceParent} {
+	for h, v := range map[string]string{wire.HeaderCorrelationID: meta.CorrelationID, wire.HeaderTraceParent: meta.TraceParent} {
 		if v != "" {
 			req.Header.Set(h, v)
 		}

@@ -84,12 +84,12 @@ func TestCommandRetriedAfterConnectionLost(t *testing.T) {
 			f := &flaky{t: t, h: h, before: tc.before, drop: 1}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			c := New(map[string]string{"customers": srv.URL}, nil)
+			c := New(map[string]string{"customers": srv.URL}, nil, testKey)
 			body := map[string]any{"name": "Ada", "email": fmt.Sprintf("ada%d@example.com", i)}
 			if tc.key != "" {
 				body["idempotencyKey"] = tc.key
 			}
-			res, err := c.Command(context.Background(), "customers", "register-customer", body, Meta{})
+			res, err := c.Command(context.Background(), "customers", "register-customer", body, Meta{Actor: "user-1"})
 			if err != nil {
 				t.Fatalf("command: %v", err)
 			}
@@ -122,9 +122,9 @@ func TestCommandDialRefusedIsUnavailable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := New(map[string]string{"customers": "http://" + addr}, nil)
+	c := New(map[string]string{"customers": "http://" + addr}, nil, testKey)
 	start := time.Now()
-	_, err = c.Command(context.Background(), "customers", "register-customer", map[string]any{"name": "Ada"}, Meta{})
+	_, err = c.Command(context.Background(), "customers", "register-customer", map[string]any{"name": "Ada"}, Meta{Actor: "user-1"})
 	var unknown *OutcomeUnknownError
 	if errcode.CodeOf(err) != errcode.Unavailable || errors.As(err, &unknown) {
 		t.Fatalf("unreachable service: %v, want UNAVAILABLE", err)
@@ -144,10 +144,10 @@ func TestCommandOutcomeUnknownAfterRetries(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	f.after = func() { srv.Listener.Close() } // the service dies with the answer
-	c := New(map[string]string{"customers": srv.URL}, nil)
+	c := New(map[string]string{"customers": srv.URL}, nil, testKey)
 	c.RetryWindow = 500 * time.Millisecond
 	_, err := c.Command(context.Background(), "customers", "register-customer",
-		map[string]any{"name": "Ada", "email": "ada@example.com"}, Meta{})
+		map[string]any{"name": "Ada", "email": "ada@example.com"}, Meta{Actor: "user-1"})
 	var unknown *OutcomeUnknownError
 	if !errors.As(err, &unknown) || errcode.CodeOf(err) != errcode.Internal {
 		t.Fatalf("answer %v, want an unknown outcome (INTERNAL)", err)

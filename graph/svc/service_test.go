@@ -9,6 +9,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/eventlog/svcauth"
 	"crm/services/wire"
 )
 
@@ -33,7 +34,16 @@ func newService(area string) *service {
 	return &service{area: area, byKey: map[string]wire.Result{}}
 }
 
+// testKey is the service key the tests' clients sign with and service
+// verifies.
+var testKey = svcauth.Random()
+
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	actor, err := testKey.Verify(svcauth.BearerToken(r))
+	if err != nil {
+		errcode.WriteHTTP(w, errcode.New(errcode.Unauthenticated, "a valid service credential is required"))
+		return
+	}
 	name, ok := strings.CutPrefix(r.URL.Path, wire.CommandsPrefix)
 	if r.Method != http.MethodPost || !ok {
 		errcode.WriteHTTP(w, errcode.New(errcode.NotFound, "no such command"))
@@ -62,7 +72,7 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pos := int64(len(s.events) + 1)
 		ev := eventlog.Event{ID: fmt.Sprint("ev-", pos), StreamID: fmt.Sprint("s-", pos), Version: 1, Position: pos,
 			Type: name, Data: json.RawMessage(`{}`), Metadata: eventlog.Metadata{
-				Actor: r.Header.Get(wire.HeaderActor), CorrelationID: r.Header.Get(wire.HeaderCorrelationID),
+				Actor: actor, CorrelationID: r.Header.Get(wire.HeaderCorrelationID),
 				TraceParent: r.Header.Get(wire.HeaderTraceParent), IdempotencyKey: key}}
 		s.events = append(s.events, ev)
 		res = wire.Result{Area: s.area, StreamID: ev.StreamID, Version: 1, Position: pos, Events: []eventlog.Event{ev}}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
+	"crm/eventlog/svcauth"
 	"crm/scripts/cluster"
 )
 
@@ -34,6 +35,15 @@ type child struct {
 	peakAt   time.Duration
 }
 
+// serviceKey is this run's CRM_SERVICE_KEY, given to every crm process it
+// starts (before their own env, which may override it).
+var serviceKey = svcauth.NewSecret()
+
+// baseEnv is this process's environment with the run's service key.
+func baseEnv() []string {
+	return append(os.Environ(), "CRM_SERVICE_KEY="+serviceKey)
+}
+
 // startChild runs bin args with env added to this process's environment,
 // its output going to dir/name.log.
 func startChild(bin, dir, name string, env []string, args ...string) (*child, error) {
@@ -43,7 +53,7 @@ func startChild(bin, dir, name string, env []string, args ...string) (*child, er
 		return nil, err
 	}
 	c.cmd = exec.Command(bin, args...)
-	c.cmd.Env = append(os.Environ(), env...)
+	c.cmd.Env = append(baseEnv(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = f, f
 	c.start = time.Now()
 	if err := c.cmd.Start(); err != nil {

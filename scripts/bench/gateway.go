@@ -67,7 +67,7 @@ func startCRM(bin, dir, name string, env []string, args ...string) (*crmProc, er
 		return nil, err
 	}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), append(env, "CRM_HTTP_ADDR="+addr)...)
+	p.cmd.Env = append(baseEnv(), append(env, "CRM_HTTP_ADDR="+addr)...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		f.Close()

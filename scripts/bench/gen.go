@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
+	"crm/eventlog/svcauth"
 )
 
 // Synthetic area logs for the rebuild and catch-up sections, loaded with
@@ -119,6 +120,11 @@ type logServer struct {
 // serveLogs opens the log in schema area of pool for each area and serves
 // it on a port of its own.
 func serveLogs(ctx context.Context, pool *pgxpool.Pool, areas ...string) (*logServer, error) {
+	// Served as the services serve them: to holders of the credential.
+	key, err := svcauth.ParseKey(serviceKey)
+	if err != nil {
+		return nil, err
+	}
 	s := &logServer{urls: map[string]string{}}
 	for _, area := range areas {
 		l, err := eventlog.Open(ctx, eventlog.Config{Pool: pool, Schema: area})
@@ -132,7 +138,7 @@ func serveLogs(ctx context.Context, pool *pgxpool.Pool, areas ...string) (*logSe
 			s.close()
 			return nil, err
 		}
-		srv := &http.Server{Handler: eventlog.NewHandler(l), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: key.Require(eventlog.NewHandler(l)), ReadHeaderTimeout: 10 * time.Second}
 		s.srvs = append(s.srvs, srv)
 		go srv.Serve(ln)
 		s.urls[area] = "http://" + ln.Addr().String()

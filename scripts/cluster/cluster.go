@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"crm/eventlog/svcauth"
 	"crm/graph/auth"
 )
 
@@ -112,8 +113,12 @@ type Cluster struct {
 	Redis        *RedisServer
 	Namespace    string
 	Services     map[string][]*Service
-	Projectors   []*Proc
-	Gateways     []*Gateway
+	// ServiceKey is the cluster's CRM_SERVICE_KEY (drawn per cluster), and
+	// Key the same key, for the harness's own calls to the services.
+	ServiceKey string
+	Key        *svcauth.Key
+	Projectors []*Proc
+	Gateways   []*Gateway
 	// Issuer is the cluster's OpenID Connect issuer, served on loopback
 	// by this process; its gateways trust it (CRM_AUTH_ISSUER) and the
 	// harnesses sign their clients' tokens with it.
@@ -132,7 +137,10 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	c := &Cluster{cfg: cfg, ID: hex.EncodeToString(b[:]), DatabaseURLs: map[string]string{}, dbNames: map[string]string{},
-		Services: map[string][]*Service{}, Namespace: "crm"}
+		Services: map[string][]*Service{}, Namespace: "crm", ServiceKey: svcauth.NewSecret()}
+	if c.Key, err = svcauth.ParseKey(c.ServiceKey); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -233,7 +241,8 @@ func (c *Cluster) Env() []string {
 		}
 	}
 	env = append(env, "CRM_DATABASE_URL="+c.DatabaseURLs[Read], "CRM_REDIS_URL="+c.Redis.URL(), "CRM_NAMESPACE="+c.Namespace,
-		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns), "CRM_AUTH_ISSUER="+c.Issuer.Issuer(), "CRM_AUTH_AUDIENCE="+issuerAudience,
+		"CRM_DB_MAX_CONNS="+strconv.Itoa(c.cfg.DBMaxConns), "CRM_SERVICE_KEY="+c.ServiceKey,
+		"CRM_AUTH_ISSUER="+c.Issuer.Issuer(), "CRM_AUTH_AUDIENCE="+issuerAudience,
 		"CRM_METRICS=on", // the harnesses read the gateways' crm_subscriptions
 		// Their clients all sign in as one admin: the per-user limits are lifted.
 		"CRM_RATE_MUTATIONS=off", "CRM_RATE_QUERY_POINTS=off", "CRM_MAX_SOCKETS_PER_USER=off", "CRM_MAX_SUBSCRIPTIONS_PER_USER=off")
@@ -259,7 +268,7 @@ func (c *Cluster) Run(ctx context.Context, timeout time.Duration, args ...string
 
 // StartService starts s (again) and waits until it serves its log.
 func (c *Cluster) StartService(s *Service) error {
-	return startReady(s.Proc, func() error { return httpOK(s.URL + "/events?after=0&limit=1") })
+	return startReady(s.Proc, func() error { return c.serviceOK(s.URL + "/events?after=0&limit=1") })
 }
 
 // StartGateway starts g (again) and waits until /readyz answers 200.
@@ -389,6 +398,26 @@ func splitHostPort(addr string) (string, int, error) {
 }
 
 var probe = &http.Client{Timeout: 2 * time.Second}
+
+// serviceOK is httpOK for a service's log API, with the service credential.
+func (c *Cluster) serviceOK(u string) error {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if err := c.Key.Authorize(req, "cluster"); err != nil {
+		return err
+	}
+	resp, err := probe.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return nil
+}
 
 func httpOK(u string) error {
 	resp, err := probe.Get(u)

@@ -111,7 +111,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(l.Close)
 	e := &env{l: l, pool: pool, schema: schema, facts: newFacts()}
 	e.svc = appointments.NewService(l, e.facts, pool)
-	e.h = kit.Mux(l, e.svc.Routes(slog.Default())...)
+	e.h = kit.Mux(l, kittest.Key(), e.svc.Routes(slog.Default())...)
 	return e
 }
 

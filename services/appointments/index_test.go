@@ -80,7 +80,7 @@ func TestMigrateIndexesExistingLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFacts()
-	h := kit.Mux(plain, appointments.NewService(plain, f, pool).Routes(slog.Default())...)
+	h := kit.Mux(plain, kittest.Key(), appointments.NewService(plain, f, pool).Routes(slog.Default())...)
 	cus, sp := f.customer(domain.CustomerActive), f.salesperson()
 	d := day()
 	kept := kittest.Post(t, h, "schedule-appointment", slot(cus, sp, d, d.Add(time.Hour))).OK(t).StreamID
@@ -109,7 +109,7 @@ func TestMigrateIndexesExistingLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	h = kit.Mux(l, appointments.NewService(l, f, pool).Routes(slog.Default())...)
+	h = kit.Mux(l, kittest.Key(), appointments.NewService(l, f, pool).Routes(slog.Default())...)
 	kittest.Post(t, h, "complete-appointment", map[string]any{"id": kept}).Refused(t, "CONFLICT", "") // not started: no change
 	kittest.Post(t, h, "cancel-appointment", map[string]any{"id": kept, "reason": "r"}).OK(t)
 	extra := kittest.Post(t, h, "schedule-appointment", slot(cus, sp, d.Add(10*time.Hour), d.Add(11*time.Hour))).OK(t).StreamID

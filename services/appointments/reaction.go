@@ -17,10 +17,11 @@ import (
 // RecordedAt; the service's clock when that is zero) is cancelled with
 // reason "customer archived".
 //
-// Each cancellation is appended on its own, with metadata carrying
-// CausationID = cause.ID, CorrelationID = cause's correlation id (cause.ID
-// when it has none), cause's actor and trace context, and the idempotency
-// key "reaction:" + cause.ID + ":" + appointment id. Redelivering the same
+// Each cancellation is appended on its own, with kit.ReactionMeta's
+// metadata: actor "system" on behalf of cause's actor, CausationID =
+// cause.ID, CorrelationID = cause's correlation id (cause.ID when it has
+// none), cause's trace context, and the idempotency key "reaction:" +
+// cause.ID + ":" + appointment id. Redelivering the same
 // cause therefore records nothing new, also after a partial failure, and
 // deciding against the archiving time (not the time of delivery) gives the
 // same answer however late the delivery. Appointments already cancelled,
@@ -44,20 +45,9 @@ func (s *Service) CustomerArchived(ctx context.Context, customerID string, cause
 	if err != nil {
 		return fmt.Errorf("appointments: customer archived %s: %w", customerID, err)
 	}
-	correlation := cause.Metadata.CorrelationID
-	if correlation == "" {
-		correlation = cause.ID
-	}
 	var errs []error
 	for _, id := range upcoming {
-		meta := eventlog.Metadata{
-			CausationID:    cause.ID,
-			CorrelationID:  correlation,
-			IdempotencyKey: "reaction:" + cause.ID + ":" + id,
-			Actor:          cause.Metadata.Actor,
-			TraceParent:    cause.Metadata.TraceParent,
-		}
-		_, err := s.x.Run(ctx, meta, nil, func(ctx context.Context) (kit.Plan, error) {
+		_, err := s.x.Run(ctx, kit.ReactionMeta(cause, id), nil, func(ctx context.Context) (kit.Plan, error) {
 			a, v, err := s.loadAppointment(ctx, id)
 			if err != nil {
 				return kit.Plan{}, err

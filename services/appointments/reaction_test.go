@@ -11,6 +11,7 @@ import (
 
 	"crm/eventlog"
 	"crm/services/appointments/domain"
+	"crm/services/kit"
 	"crm/services/kit/kittest"
 )
 
@@ -60,7 +61,7 @@ func TestCustomerArchivedCancelsFutureAppointments(t *testing.T) {
 			}
 			target = rel.AppointmentID
 		}
-		if m.CausationID != cause.ID || m.CorrelationID != "corr-archive" || m.Actor != "user-9" || m.IdempotencyKey != "reaction:"+cause.ID+":"+target {
+		if m.CausationID != cause.ID || m.CorrelationID != "corr-archive" || m.Actor != kit.ReactionActor || m.OnBehalfOf != "user-9" || m.IdempotencyKey != "reaction:"+cause.ID+":"+target {
 			t.Fatalf("event %s of %s has metadata %+v", ev.Type, ev.StreamID, m)
 		}
 	}

@@ -28,7 +28,7 @@ func TestScheduleRescheduleCancelComplete(t *testing.T) {
 	// Any offset is accepted and stored in UTC, to the microsecond.
 	body := slot(cus, sp, d, d.Add(time.Hour))
 	body["startsAt"] = d.In(time.FixedZone("CET", 3600)).Add(123 * time.Nanosecond).Format(time.RFC3339Nano)
-	res := kittest.Post(t, e.h, "schedule-appointment", body, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7",
+	res := kittest.PostAs(t, e.h, "user-7", "schedule-appointment", body, wire.HeaderCorrelationID, "corr-1",
 		wire.HeaderConsistencyToken, "customers:3,relationships:9").OK(t)
 	if !ids.Valid(ids.Appointment, res.StreamID) || res.Version != 1 || res.Area != appointments.Area || res.Position != 2 || len(res.Events) != 2 {
 		t.Fatalf("result %+v", res)
@@ -300,5 +300,5 @@ func TestIdempotentRetry(t *testing.T) {
 }
 
 func kitMux(e *env, svc *appointments.Service) http.Handler {
-	return kit.Mux(e.l, svc.Routes(slog.Default())...)
+	return kit.Mux(e.l, kittest.Key(), svc.Routes(slog.Default())...)
 }

@@ -83,7 +83,7 @@ func newEnvOn(t *testing.T, l *eventlog.Log, pool *pgxpool.Pool, schema string) 
 	t.Helper()
 	f := &facts{customers: map[string]domain.CustomerFact{}}
 	svc := campaigns.NewService(l, f, pool)
-	return &env{h: kit.Mux(l, svc.Routes(slog.Default())...), l: l, svc: svc, facts: f, pool: pool, schema: schema}
+	return &env{h: kit.Mux(l, kittest.Key(), svc.Routes(slog.Default())...), l: l, svc: svc, facts: f, pool: pool, schema: schema}
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

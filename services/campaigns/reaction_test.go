@@ -14,13 +14,14 @@ import (
 	"crm/eventlog/testenv"
 	"crm/services/campaigns"
 	"crm/services/campaigns/domain"
+	"crm/services/kit"
 	"crm/services/kit/kittest"
 )
 
 func archivedEvent(customerID string) eventlog.Event {
 	return eventlog.Event{ID: uuid.NewString(), StreamID: customerID, Version: 3, Position: 40, Type: "CustomerArchived",
 		Data: json.RawMessage(`{"customerId":"` + customerID + `"}`),
-		Metadata: eventlog.Metadata{CorrelationID: "corr-archive", IdempotencyKey: "archive-customer:k",
+		Metadata: eventlog.Metadata{CorrelationID: "corr-archive", IdempotencyKey: "archive-customer:k", Actor: "user-5",
 			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
 }
 
@@ -53,7 +54,7 @@ func TestCustomerArchivedLosesOpenDeals(t *testing.T) {
 		m := ev.Metadata
 		if ev.Type != domain.TypeDealLost || d.Reason != "customer archived" || d.CustomerID != customer ||
 			m.CausationID != cause.ID || m.CorrelationID != "corr-archive" || m.TraceParent != cause.Metadata.TraceParent ||
-			m.IdempotencyKey != "reaction:"+cause.ID+":"+ev.StreamID {
+			m.IdempotencyKey != "reaction:"+cause.ID+":"+ev.StreamID || m.Actor != kit.ReactionActor || m.OnBehalfOf != "user-5" {
 			t.Fatalf("reaction event %+v %s", ev, ev.Data)
 		}
 		lost[ev.StreamID] = true

@@ -11,20 +11,13 @@ import (
 	"crm/services/kit"
 )
 
-// reactionKey is the idempotency key of a reaction's append: one per
-// causing event and target entity, so a redelivered cause records nothing
-// new. Command keys carry their command's name as prefix ("open-deal:..."),
-// so the two never collide.
-func reactionKey(causeID, targetID string) string {
-	return "reaction:" + causeID + ":" + targetID
-}
-
 // CustomerArchived is the reaction to the customers area's CustomerArchived
 // event cause: every OPEN deal of the customer is lost with reason
-// "customer archived". Each deal's DealLost carries cause's id as causation
-// id, cause's correlation id and trace context, and
-// "reaction:<cause id>:<deal id>" as idempotency key, so a redelivery
-// records nothing new; a deal won or lost meanwhile is left as it is.
+// "customer archived". Each deal's DealLost carries kit.ReactionMeta's
+// metadata: actor "system" on behalf of cause's actor, cause's id as
+// causation id, cause's correlation id (its id when it has none) and trace
+// context, and "reaction:<cause id>:<deal id>" as idempotency key, so a
+// redelivery records nothing new; a deal won or lost meanwhile is left as it is.
 //
 // It loses every deal it can and returns the failures joined (nil when all
 // succeeded): the caller redelivers, and the deals already lost are no
@@ -61,13 +54,7 @@ func (s *Service) CustomerArchived(ctx context.Context, customerID string, cause
 }
 
 func (s *Service) loseForArchivedCustomer(ctx context.Context, dealID string, cause eventlog.Event) error {
-	meta := eventlog.Metadata{
-		CausationID:    cause.ID,
-		CorrelationID:  cause.Metadata.CorrelationID,
-		IdempotencyKey: reactionKey(cause.ID, dealID),
-		TraceParent:    cause.Metadata.TraceParent,
-	}
-	_, err := s.x.Run(ctx, meta, nil, func(ctx context.Context) (kit.Plan, error) {
+	_, err := s.x.Run(ctx, kit.ReactionMeta(cause, dealID), nil, func(ctx context.Context) (kit.Plan, error) {
 		d, v, err := s.loadDeal(ctx, dealID)
 		if err != nil {
 			return kit.Plan{}, err

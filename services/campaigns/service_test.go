@@ -20,9 +20,9 @@ func TestCampaignAndDealLifecycle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	now := time.Now()
-	created := kittest.Post(t, e.h, "create-campaign", map[string]any{
+	created := kittest.PostAs(t, e.h, "user-7", "create-campaign", map[string]any{
 		"name": "  Spring  sale ", "startsAt": rfc3339(now.Add(-time.Hour)), "endsAt": rfc3339(now.Add(30 * 24 * time.Hour)),
-	}, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7").OK(t)
+	}, wire.HeaderCorrelationID, "corr-1").OK(t)
 	if !ids.Valid(ids.Campaign, created.StreamID) || created.Version != 1 || created.Area != "campaigns" || created.Position != 1 {
 		t.Fatalf("create %+v", created)
 	}

@@ -21,7 +21,7 @@ func newAPI(t *testing.T) (http.Handler, *eventlog.Log) {
 	t.Helper()
 	l, _ := kittest.Log(t)
 	svc := customers.NewService(l)
-	return kit.Mux(l, svc.Routes(slog.Default())...), l
+	return kit.Mux(l, kittest.Key(), svc.Routes(slog.Default())...), l
 }
 
 func register(t *testing.T, h http.Handler, email string) wire.Result {
@@ -32,10 +32,10 @@ func register(t *testing.T, h http.Handler, email string) wire.Result {
 func TestRegisterUpdateArchive(t *testing.T) {
 	t.Parallel()
 	h, l := newAPI(t)
-	res := kittest.Post(t, h, "register-customer", map[string]any{
+	res := kittest.PostAs(t, h, "user-7", "register-customer", map[string]any{
 		"name": "  Ada  Lovelace ", "email": "Ada@Example.COM",
 		"address": map[string]string{"city": "London", "country": "GB"},
-	}, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7").OK(t)
+	}, wire.HeaderCorrelationID, "corr-1", "X-Actor", "forged").OK(t)
 	if !ids.Valid(ids.Customer, res.StreamID) || res.Version != 1 || res.Area != "customers" || res.Position != 2 {
 		t.Fatalf("result %+v", res)
 	}

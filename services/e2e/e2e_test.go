@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -12,9 +14,12 @@ import (
 	"time"
 
 	"crm/eventlog"
+	"crm/eventlog/errcode"
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 	"crm/services/appointments"
 	"crm/services/campaigns"
+	"crm/services/kit"
 	"crm/services/kit/kittest"
 	"crm/services/wire"
 )
@@ -119,19 +124,28 @@ func TestArchiveCancelsAppointmentsAndLosesDeals(t *testing.T) {
 			"campaignId": campaign.StreamID, "product": "Heat pump",
 			"value": map[string]string{"amount": strconv.Itoa(100 * (i + 1)), "currencyCode": "EUR"}}, token(cus)).OK(t).StreamID)
 	}
-	archived := s.post(t, "customers", "archive-customer", map[string]any{"id": cus.StreamID, "reason": "moved away"}, "").OK(t)
+	// The archive is the user's; what the reactions record is the
+	// system's, on the user's behalf.
+	archived := kittest.PostAs(t, s.areas["customers"].Handler, "user-archivist", "archive-customer",
+		map[string]any{"id": cus.StreamID, "reason": "moved away"}, "X-Actor", "forged").OK(t)
 	cause := archived.Events[0]
+	if cause.Metadata.Actor != "user-archivist" || cause.Metadata.OnBehalfOf != "" {
+		t.Fatalf("archive metadata %+v", cause.Metadata)
+	}
+	reacted := func(m eventlog.Metadata) bool {
+		return m.Actor == kit.ReactionActor && m.OnBehalfOf == "user-archivist" && m.CausationID == cause.ID
+	}
 
 	aptLog, dealLog := s.areas["appointments"].Log, s.areas["campaigns"].Log
 	for _, id := range apts {
 		ev := waitLast(t, aptLog, id, "AppointmentCancelled", "customer archived")
-		if ev.Metadata.CausationID != cause.ID || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
+		if !reacted(ev.Metadata) || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
 			t.Fatalf("cancellation metadata %+v, cause %s", ev.Metadata, cause.ID)
 		}
 	}
 	for _, id := range deals {
 		ev := waitLast(t, dealLog, id, "DealLost", "customer archived")
-		if ev.Metadata.CausationID != cause.ID {
+		if !reacted(ev.Metadata) || ev.Metadata.CorrelationID != cause.Metadata.CorrelationID {
 			t.Fatalf("loss metadata %+v", ev.Metadata)
 		}
 	}
@@ -170,7 +184,8 @@ func TestWonDealAddsProduct(t *testing.T) {
 	ev := waitLast(t, s.areas["relationships"].Log, cus.StreamID, "ProductAdded", "Wallbox")
 	var data struct{ Products []string }
 	json.Unmarshal(ev.Data, &data)
-	if !slices.Equal(data.Products, []string{"Wallbox"}) || ev.Metadata.CausationID != won.Events[0].ID {
+	if !slices.Equal(data.Products, []string{"Wallbox"}) || ev.Metadata.CausationID != won.Events[0].ID ||
+		ev.Metadata.Actor != kit.ReactionActor || ev.Metadata.OnBehalfOf != kittest.Actor {
 		t.Fatalf("ProductAdded %s %+v", ev.Data, ev.Metadata)
 	}
 }
@@ -210,5 +225,68 @@ func TestAreasShareNoTable(t *testing.T) {
 		if _, ok := want[schema]; !ok {
 			t.Errorf("unexpected schema %s with %v", schema, got[schema])
 		}
+	}
+}
+
+// Over HTTP, a service serves its commands and log only to holders of the
+// service credential: without one, or with a forged one, the answer is
+// 401 UNAUTHENTICATED and nothing is recorded; with one, the actor is its
+// subject, whatever X-Actor says.
+func TestServicesTrustOnlyTheCredential(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	base := s.urls["customers"]
+	do := func(method, path, auth, body string, hdr ...string) (int, errcode.Body, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var b errcode.Body
+		_ = json.Unmarshal(raw, &b)
+		return resp.StatusCode, b, raw
+	}
+	cmd := `{"name":"Eve","email":"eve@example.com"}`
+	otherKey, _ := svcauth.Random().Sign("admin")
+	for _, auth := range []string{"", "Bearer nonsense", "Bearer " + otherKey} {
+		for _, r := range [][2]string{{"POST", "/commands/register-customer"}, {"GET", "/events"}, {"GET", "/streams/cus_x/events"}} {
+			body := ""
+			if r[0] == "POST" {
+				body = cmd
+			}
+			code, b, raw := do(r[0], r[1], auth, body, "X-Actor", "admin")
+			if code != http.StatusUnauthorized || b.Error == nil || b.Error.Code != errcode.Unauthenticated {
+				t.Fatalf("%s %s with %q: %d %s", r[0], r[1], auth, code, raw)
+			}
+		}
+	}
+	if h := s.head(t, "customers"); h != 0 {
+		t.Fatalf("refused commands recorded events: head %d", h)
+	}
+	if code, _, _ := do("GET", "/healthz", "", ""); code != http.StatusOK {
+		t.Fatalf("healthz %d", code)
+	}
+	code, _, raw := do("POST", "/commands/register-customer", kittest.Bearer(t, "user-1"), cmd, "X-Actor", "admin")
+	var res wire.Result
+	if code != http.StatusOK || json.Unmarshal(raw, &res) != nil || res.Events[0].Metadata.Actor != "user-1" {
+		t.Fatalf("with the credential: %d %s", code, raw)
+	}
+	if code, _, raw := do("GET", "/events", kittest.Bearer(t, "projector"), ""); code != http.StatusOK {
+		t.Fatalf("log with the credential: %d %s", code, raw)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"crm/services/campaigns"
 	"crm/services/customers"
 	"crm/services/kit"
+	"crm/services/kit/kittest"
 	"crm/services/relationships"
 )
 
@@ -61,9 +62,10 @@ func start(t *testing.T) *system {
 		}))
 		t.Cleanup(srv.Close)
 		s.urls[a] = srv.URL
-		sources[a] = &eventlog.Client{BaseURL: srv.URL}
+		sources[a] = &eventlog.Client{BaseURL: srv.URL, Key: kittest.Key(), Subject: "e2e"}
 	}
-	cfg := kit.AreaConfig{Pool: pool, Redis: rdb, Namespace: ns, Sources: sources, ConsistencyWait: 10 * time.Second}
+	cfg := kit.AreaConfig{Pool: pool, Redis: rdb, Namespace: ns, Sources: sources, ConsistencyWait: 10 * time.Second,
+		ServiceKey: kittest.Key()}
 	ctx := context.Background()
 	opens := map[string]func(context.Context, kit.AreaConfig) (*kit.Area, error){
 		"customers": customers.Open, "relationships": relationships.Open,

@@ -15,6 +15,7 @@ import (
 	"crm/eventlog"
 	"crm/eventlog/consumer"
 	"crm/eventlog/relay"
+	"crm/eventlog/svcauth"
 )
 
 // AreaConfig is what every area process needs. The area's schema is its
@@ -43,6 +44,9 @@ type AreaConfig struct {
 	// consumer framework's host-pid-random).
 	ConsumerID string
 	Logger     *slog.Logger
+	// ServiceKey verifies the service credential every caller of the
+	// area's command and log API must send (kit.Mux); required.
+	ServiceKey *svcauth.Key
 }
 
 func (c *AreaConfig) setDefaults() {
@@ -108,12 +112,15 @@ func OpenLog(ctx context.Context, area string, cfg AreaConfig, inline func([]eve
 // NewArea assembles an area around its open log.
 func NewArea(area string, cfg AreaConfig, log *eventlog.Log, routes []Route, subs ...Subscription) (*Area, error) {
 	cfg.setDefaults()
+	if cfg.ServiceKey == nil {
+		return nil, fmt.Errorf("%s: ServiceKey is required", area)
+	}
 	r, err := relay.New(relay.Config{Pool: cfg.Pool, Schema: area, Area: area, Source: log, Redis: cfg.Redis,
 		Namespace: cfg.Namespace, Partitions: cfg.Partitions, MaxLen: cfg.RelayMaxLen, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	a := &Area{Name: area, Log: log, Handler: Mux(log, routes...), Relay: r, log: cfg.Logger.With("area", area)}
+	a := &Area{Name: area, Log: log, Handler: Mux(log, cfg.ServiceKey, routes...), Relay: r, log: cfg.Logger.With("area", area)}
 	for _, s := range subs {
 		src, ok := cfg.Sources[s.Source]
 		if !ok {

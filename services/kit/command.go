@@ -93,7 +93,7 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 				return wire.Result{}, unavailable(pl.err)
 			}
 			if pl.found {
-				return x.result(primaryOf(pl.prev.Events), pl.prev, 0), nil
+				return x.recorded(meta, pl.prev)
 			}
 		}
 		if err != nil {
@@ -119,7 +119,7 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 			case rerr != nil:
 				return wire.Result{}, unknownOutcome(meta.IdempotencyKey, errors.Join(err, rerr))
 			case recorded:
-				return x.result(primaryOf(prev.Events), prev, 0), nil
+				return x.recorded(meta, prev)
 			case attempt >= attempts:
 				return wire.Result{}, unknownOutcome(meta.IdempotencyKey, err)
 			}
@@ -138,7 +138,46 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 		case err != nil:
 			return wire.Result{}, unavailable(err)
 		}
+		if res.Duplicate { // a racing append recorded the key first
+			return x.recorded(meta, res)
+		}
 		return x.result(plan.Primary, res, current), nil
+	}
+}
+
+// recorded answers a command whose idempotency key was recorded before:
+// with the first outcome when the key came with the same command (the same
+// CommandHash), else CONFLICT on idempotencyKey (nothing is recorded).
+func (x *Executor) recorded(meta eventlog.Metadata, prev eventlog.AppendResult) (wire.Result, error) {
+	if meta.CommandHash != "" && (len(prev.Events) == 0 || prev.Events[0].Metadata.CommandHash != meta.CommandHash) {
+		return wire.Result{}, &errcode.Error{Code: errcode.Conflict, Field: "idempotencyKey",
+			Message: "the idempotencyKey was already used with another command"}
+	}
+	return x.result(primaryOf(prev.Events), prev, 0), nil
+}
+
+// ReactionActor is the actor of what a reaction appends; the metadata's
+// OnBehalfOf names the causing event's actor.
+const ReactionActor = "system"
+
+// ReactionMeta is the metadata of what a reaction to cause appends to
+// target's stream: actor ReactionActor on behalf of cause's actor, caused
+// by the event (CausationID), in its correlation (cause's id when it has
+// none) and trace context, under the idempotency key
+// "reaction:<cause id>:<target>", so a redelivered cause records nothing
+// new. Command keys never start with "reaction:" (see IdempotencyKey).
+func ReactionMeta(cause eventlog.Event, target string) eventlog.Metadata {
+	corr := cause.Metadata.CorrelationID
+	if corr == "" {
+		corr = cause.ID
+	}
+	return eventlog.Metadata{
+		CausationID:    cause.ID,
+		CorrelationID:  corr,
+		IdempotencyKey: "reaction:" + cause.ID + ":" + target,
+		Actor:          ReactionActor,
+		OnBehalfOf:     cause.Metadata.Actor,
+		TraceParent:    cause.Metadata.TraceParent,
 	}
 }
 

@@ -3,6 +3,8 @@ package kit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/eventlog/svcauth"
 	"crm/services/wire"
 )
 
@@ -30,25 +33,35 @@ type Request struct {
 }
 
 // Command adapts a command function to an HTTP handler: it decodes the
-// body strictly into a fresh T, builds the metadata from the headers and the
-// idempotency key, runs fn and answers 200 with the Result, or the coded
-// error with its status. Errors without a code are logged and answered as
-// INTERNAL without their text.
+// body strictly into a fresh T, builds the metadata from the verified
+// credential (Mux puts its subject in the request's context: the actor),
+// the headers and the idempotency key, runs fn and answers 200 with the
+// Result, or the coded error with its status. Errors without a code are
+// logged and answered as INTERNAL without their text. A request without a
+// verified subject is refused UNAUTHENTICATED.
 func Command[T any, PT interface {
 	*T
 	Options() *wire.CommandOptions
 }](name string, log *slog.Logger, fn func(ctx context.Context, cmd *T, req Request) (wire.Result, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		actor, ok := svcauth.Subject(r.Context())
+		if !ok {
+			errcode.WriteHTTP(w, errcode.New(errcode.Unauthenticated, "a valid service credential is required"))
+			return
+		}
 		cmd := PT(new(T))
 		if err := DecodeJSON(w, r, cmd); err != nil {
 			errcode.WriteHTTP(w, err)
 			return
 		}
 		opts := cmd.Options()
-		req, err := newRequest(r, name, opts)
+		req, err := newRequest(r, name, actor, opts)
 		if err != nil {
 			errcode.WriteHTTP(w, err)
 			return
+		}
+		if req.Meta.IdempotencyKey != "" {
+			req.Meta.CommandHash = commandHash(name, cmd)
 		}
 		res, err := fn(r.Context(), (*T)(cmd), req)
 		if err != nil {
@@ -64,7 +77,30 @@ func Command[T any, PT interface {
 	}
 }
 
-func newRequest(r *http.Request, name string, opts *wire.CommandOptions) (Request, error) {
+// IdempotencyKey is the key a command's idempotencyKey k is recorded
+// under: scoped to the command name and to the principal (actor), so that
+// one caller's key never answers another's command. The actor is quoted,
+// so no choice of actor and k collides with another.
+func IdempotencyKey(name, actor, k string) string {
+	return name + ":" + strconv.Quote(actor) + ":" + k
+}
+
+// commandHash fingerprints the decoded command (its canonical JSON, so
+// spacing and field order do not matter) with its name: base64url of
+// SHA-256.
+func commandHash(name string, cmd any) string {
+	raw, err := json.Marshal(cmd)
+	if err != nil { // a decoded command always encodes; be safe anyway
+		raw = []byte(err.Error())
+	}
+	h := sha256.New()
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write(raw)
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+func newRequest(r *http.Request, name, actor string, opts *wire.CommandOptions) (Request, error) {
 	var req Request
 	hdr := func(field, key string) (string, error) {
 		v := r.Header.Get(key)
@@ -75,6 +111,7 @@ func newRequest(r *http.Request, name string, opts *wire.CommandOptions) (Reques
 	}
 	var err error
 	m := &req.Meta
+	m.Actor = actor
 	if m.CorrelationID, err = hdr("correlationId", wire.HeaderCorrelationID); err != nil {
 		return req, err
 	}
@@ -84,9 +121,6 @@ func newRequest(r *http.Request, name string, opts *wire.CommandOptions) (Reques
 	if m.CausationID, err = hdr("causationId", wire.HeaderCausationID); err != nil {
 		return req, err
 	}
-	if m.Actor, err = hdr("actor", wire.HeaderActor); err != nil {
-		return req, err
-	}
 	if m.TraceParent, err = hdr("traceparent", wire.HeaderTraceParent); err != nil {
 		return req, err
 	}
@@ -94,7 +128,7 @@ func newRequest(r *http.Request, name string, opts *wire.CommandOptions) (Reques
 		if len(k) > 200 || !utf8.ValidString(k) || strings.ContainsFunc(k, func(c rune) bool { return c < 0x20 }) {
 			return req, errcode.Invalid("idempotencyKey", "idempotencyKey must be at most 200 printable characters")
 		}
-		m.IdempotencyKey = name + ":" + k
+		m.IdempotencyKey = IdempotencyKey(name, actor, k)
 	}
 	if v := opts.ExpectedVersion; v != nil {
 		if *v < 0 {
@@ -108,14 +142,14 @@ func newRequest(r *http.Request, name string, opts *wire.CommandOptions) (Reques
 	return req, nil
 }
 
-// DecodeJSON decodes a request body into v, strictly: JSON content type,
-// at most wire.MaxBodyBytes, no unknown fields, exactly one JSON value. Every
-// refusal is BAD_USER_INPUT naming the field where one is known.
+// DecodeJSON decodes a request body into v, strictly: Content-Type
+// application/json (required), at most wire.MaxBodyBytes, no unknown
+// fields, exactly one JSON value. Every refusal is BAD_USER_INPUT naming
+// the field where one is known ("body" otherwise), and never repeats the
+// body.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return errcode.Invalid("body", "the body must be application/json")
-		}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return errcode.Invalid("body", "the body must be application/json (Content-Type)")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
 	if err != nil {
@@ -192,17 +226,26 @@ type Route struct {
 // Mux mounts an area's commands under /commands/NAME, its log under
 // /events and /streams/{id}/events, and /healthz. A POST to any other
 // /commands/ path answers 404 NOT_FOUND as JSON.
-func Mux(log *eventlog.Log, routes ...Route) *http.ServeMux {
+//
+// Everything but /healthz requires a service credential key verifies
+// (svcauth.Key.Require): without one, or with one expired, malformed or
+// signed with another key, the answer is 401 UNAUTHENTICATED and nothing
+// is read or recorded. A command's actor is the credential's subject.
+// Mux panics when key is nil.
+func Mux(log *eventlog.Log, key *svcauth.Key, routes ...Route) *http.ServeMux {
+	if key == nil {
+		panic("kit.Mux: nil service key")
+	}
 	mux := http.NewServeMux()
 	for _, r := range routes {
-		mux.Handle("POST "+wire.CommandPath(r.Name), r.Handler)
+		mux.Handle("POST "+wire.CommandPath(r.Name), key.Require(r.Handler))
 	}
 	// An unknown command is a coded refusal like any other, not the
 	// router's plain-text 404.
-	mux.HandleFunc("POST "+wire.CommandsPrefix, func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST "+wire.CommandsPrefix, key.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		errcode.WriteHTTP(w, errcode.New(errcode.NotFound, "no such command"))
-	})
-	logAPI := eventlog.NewHandler(log)
+	})))
+	logAPI := key.Require(eventlog.NewHandler(log))
 	mux.Handle("GET /events", logAPI)
 	mux.Handle("GET /streams/{id}/events", logAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

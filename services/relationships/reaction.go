@@ -16,9 +16,10 @@ import (
 // deal's product joins the customer's products owned. It is idempotent:
 // the append carries the idempotency key "reaction:" + cause.ID + ":" +
 // the customer id, and the account records each deal id once, so a
-// redelivered cause records nothing new. The events' metadata carry
+// redelivered cause records nothing new. The events' metadata are
+// kit.ReactionMeta's: actor "system" on behalf of the cause's actor,
 // CausationID = cause.ID, the cause's correlation id (its id when it has
-// none), actor and trace context.
+// none) and trace context.
 //
 // Errors: an event of another type, data that is not DealWon JSON, or a
 // malformed customer or deal id or empty product (BAD_USER_INPUT) fail
@@ -38,7 +39,7 @@ func (s *Service) DealWon(ctx context.Context, cause eventlog.Event) error {
 			return fmt.Errorf("relationships: DealWon %s: %w", cause.ID, err)
 		}
 	}
-	_, err := s.x.Run(ctx, reactionMeta(cause, d.CustomerID), nil, func(ctx context.Context) (kit.Plan, error) {
+	_, err := s.x.Run(ctx, kit.ReactionMeta(cause, d.CustomerID), nil, func(ctx context.Context) (kit.Plan, error) {
 		a, v, err := s.loadAccount(ctx, d.CustomerID)
 		if err != nil {
 			return kit.Plan{}, err
@@ -51,21 +52,4 @@ func (s *Service) DealWon(ctx context.Context, cause eventlog.Event) error {
 		return fmt.Errorf("relationships: DealWon %s for %s: %w", cause.ID, d.CustomerID, err)
 	}
 	return nil
-}
-
-// reactionMeta is the metadata of what a reaction to cause appends to
-// target's stream: caused by the event, in its correlation, under a key
-// that makes a redelivery of cause a duplicate.
-func reactionMeta(cause eventlog.Event, target string) eventlog.Metadata {
-	corr := cause.Metadata.CorrelationID
-	if corr == "" {
-		corr = cause.ID
-	}
-	return eventlog.Metadata{
-		CausationID:    cause.ID,
-		CorrelationID:  corr,
-		IdempotencyKey: "reaction:" + cause.ID + ":" + target,
-		Actor:          cause.Metadata.Actor,
-		TraceParent:    cause.Metadata.TraceParent,
-	}
 }

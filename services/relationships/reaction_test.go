@@ -11,6 +11,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/ids"
+	"crm/services/kit"
 	"crm/services/kit/kittest"
 	"crm/services/relationships/contract"
 	"crm/services/relationships/domain"
@@ -47,7 +48,7 @@ func TestDealWonAddsProductOnce(t *testing.T) {
 		t.Fatalf("events %+v", evs)
 	}
 	m := evs[0].Metadata
-	if m.CausationID != cause.ID || m.CorrelationID != "corr-deal" || m.Actor != "user-3" ||
+	if m.CausationID != cause.ID || m.CorrelationID != "corr-deal" || m.Actor != kit.ReactionActor || m.OnBehalfOf != "user-3" ||
 		m.IdempotencyKey != "reaction:"+cause.ID+":"+customer {
 		t.Fatalf("metadata %+v", m)
 	}

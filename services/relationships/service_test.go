@@ -61,7 +61,7 @@ func newEnv(t *testing.T) env {
 	l, _ := kittest.Log(t)
 	f := &facts{customers: map[string]domain.CustomerFact{}}
 	svc := relationships.NewService(l, f)
-	return env{h: kit.Mux(l, svc.Routes(slog.Default())...), log: l, svc: svc, facts: f}
+	return env{h: kit.Mux(l, kittest.Key(), svc.Routes(slog.Default())...), log: l, svc: svc, facts: f}
 }
 
 func (e env) salesperson(t *testing.T, role, email, managerID string) string {
@@ -86,9 +86,9 @@ func data(t *testing.T, ev eventlog.Event) map[string]any {
 func TestSalespeopleAndAccountTeam(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	res := kittest.Post(t, e.h, "register-salesperson", map[string]any{
+	res := kittest.PostAs(t, e.h, "user-7", "register-salesperson", map[string]any{
 		"name": " Ann  Boss ", "email": "Ann@Example.COM", "role": "MANAGER",
-	}, wire.HeaderCorrelationID, "corr-1", wire.HeaderActor, "user-7").OK(t)
+	}, wire.HeaderCorrelationID, "corr-1").OK(t)
 	if !ids.Valid(ids.Salesperson, res.StreamID) || res.Version != 1 || res.Area != "relationships" ||
 		res.Position != 2 || len(res.Events) != 2 {
 		t.Fatalf("result %+v", res)

@@ -14,15 +14,16 @@ const MaxBodyBytes = 64 << 10
 
 // Headers of the command API, all optional, each at most 200 printable
 // characters. The body carries the command itself, including
-// idempotencyKey and expectedVersion (see CommandOptions).
+// idempotencyKey and expectedVersion (see CommandOptions). Besides these,
+// every request but /healthz carries the service credential
+// ("Authorization: Bearer ...", crm/eventlog/svcauth), whose subject is
+// the command's actor; no header names the actor.
 const (
 	// HeaderCorrelationID is recorded in every event's metadata (the
 	// service generates one when it is absent).
 	HeaderCorrelationID = "X-Correlation-Id"
 	// HeaderCausationID is the id of what caused the command.
 	HeaderCausationID = "X-Causation-Id"
-	// HeaderActor is who issued the command, as the gateway authenticated it.
-	HeaderActor = "X-Actor"
 	// HeaderTraceParent is the W3C trace context.
 	HeaderTraceParent = "Traceparent"
 	// HeaderConsistencyToken carries a Token (Token.String, ParseToken).
@@ -33,7 +34,9 @@ const (
 // bodies embed it.
 type CommandOptions struct {
 	// IdempotencyKey makes a retry record nothing new and answer with the
-	// first outcome. Keys are scoped per command name within an area.
+	// first outcome. Keys are scoped per command name and principal (the
+	// credential's subject) within an area, and bound to the command: the
+	// same key with another command body is a CONFLICT.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 	// ExpectedVersion, when set, makes the command CONFLICT unless the
 	// entity's stream is at that version.

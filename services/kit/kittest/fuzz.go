@@ -30,7 +30,7 @@ type FuzzTarget struct {
 // NewFuzzTarget returns the target serving routes over l as the area does
 // (kit.Mux), named after the routes.
 func NewFuzzTarget(l *eventlog.Log, routes []kit.Route) FuzzTarget {
-	t := FuzzTarget{Handler: kit.Mux(l, routes...), Log: l}
+	t := FuzzTarget{Handler: kit.Mux(l, Key(), routes...), Log: l}
 	for _, r := range routes {
 		t.Names = append(t.Names, r.Name)
 	}
@@ -48,9 +48,10 @@ type Seed struct {
 
 // FuzzHeaders are the headers a fuzz input may set, by index (the input's
 // header byte modulo len+1; the last choice sets none). Content-Type is
-// application/json unless the input replaces it.
+// application/json and Authorization a valid credential for Actor unless
+// the input replaces them.
 var FuzzHeaders = []string{
-	wire.HeaderCorrelationID, wire.HeaderCausationID, wire.HeaderActor,
+	wire.HeaderCorrelationID, wire.HeaderCausationID, "Authorization",
 	wire.HeaderTraceParent, wire.HeaderConsistencyToken, "Content-Type",
 }
 
@@ -116,6 +117,7 @@ func CheckCommand(t testing.TB, target FuzzTarget, name string, body []byte, hea
 		Host:       "area.test",
 		RemoteAddr: "192.0.2.1:1234",
 	}
+	req.Header.Set("Authorization", Bearer(t, Actor))
 	req.RequestURI = req.URL.RequestURI()
 	req.ContentLength = int64(len(body))
 	req.Body = io.NopCloser(bytes.NewReader(body))

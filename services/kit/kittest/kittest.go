@@ -14,6 +14,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 	"crm/services/wire"
 )
@@ -53,6 +54,27 @@ func AreaLog(t testing.TB, migrate func(context.Context, *pgxpool.Pool, string) 
 	return l, pool
 }
 
+// Actor is the subject of the credential Post sends.
+const Actor = "test-user"
+
+var key = svcauth.Random()
+
+// Key is the service key of this test process: the areas' handlers in
+// tests verify with it (kit.Mux(l, kittest.Key(), ...)) and Post signs with
+// it.
+func Key() *svcauth.Key { return key }
+
+// Bearer returns an Authorization header value carrying a credential for
+// subject signed with Key.
+func Bearer(t testing.TB, subject string) string {
+	t.Helper()
+	tok, err := key.Sign(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
 // Answer is a command API answer.
 type Answer struct {
 	Status int
@@ -61,8 +83,16 @@ type Answer struct {
 }
 
 // Post sends a command body (any JSON-encodable value, or a []byte sent
-// as is) to h at /commands/name, with optional headers as key/value pairs.
+// as is) to h at /commands/name as Actor (a credential signed with Key),
+// with optional headers as key/value pairs (which may replace the
+// Authorization and Content-Type headers; an empty value removes one).
 func Post(t testing.TB, h http.Handler, name string, body any, headers ...string) Answer {
+	t.Helper()
+	return PostAs(t, h, Actor, name, body, headers...)
+}
+
+// PostAs is Post with a credential for subject ("": none).
+func PostAs(t testing.TB, h http.Handler, subject, name string, body any, headers ...string) Answer {
 	t.Helper()
 	raw, ok := body.([]byte)
 	if !ok {
@@ -73,7 +103,14 @@ func Post(t testing.TB, h http.Handler, name string, body any, headers ...string
 	}
 	req := httptest.NewRequest(http.MethodPost, "/commands/"+name, bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
+	if subject != "" {
+		req.Header.Set("Authorization", Bearer(t, subject))
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	rec := httptest.NewRecorder()
