@@ -74,6 +74,14 @@ func TestLimits(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		a.subscribe(t, fmt.Sprint(i), `subscription { customerChanged { id } }`)
 	}
+	if err := eventually(10*time.Second, func() error {
+		if n := subscriptions(t, s); n != 3 {
+			return fmt.Errorf("%d subscriptions", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	b.subscribe(t, "4", `subscription { customerChanged { id } }`)
 	m := b.read(t)
 	if m["type"] != "next" && m["type"] != "error" || !strings.Contains(fmt.Sprint(m["payload"]), "RATE_LIMITED") {
