@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"crm/eventlog/svcauth"
 	"crm/eventlog/testenv"
 	"crm/graph/auth"
 )
@@ -218,7 +219,7 @@ func TestAuthStartRefusals(t *testing.T) {
 	}
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t)
-	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_REDIS_URL=" + testenv.RedisURL()}
+	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_REDIS_URL=" + testenv.RedisURL(), "CRM_SERVICE_KEY=" + svcauth.NewSecret()}
 	for _, c := range []struct {
 		args []string
 		env  string

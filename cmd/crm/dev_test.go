@@ -52,7 +52,7 @@ func startDev(t *testing.T, extra ...string) (*system, []string) {
 // dev's issuer; its requests carry dev's admin token.
 func startGateway(t *testing.T, dev *system, env []string) *system {
 	t.Helper()
-	s := startCmd(t, append(append([]string{}, env...), "CRM_AUTH_ISSUER="+dev.url+auth.DevPath), "gateway")
+	s := startCmd(t, append(append([]string{}, env...), "CRM_AUTH_ISSUER="+dev.url+auth.DevPath, "CRM_METRICS=on"), "gateway")
 	s.token = dev.token
 	return s
 }

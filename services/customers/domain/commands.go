@@ -220,7 +220,7 @@ func (e EmailClaim) claim(email, customerID string, now time.Time) ([]Event, err
 	case "":
 		return []Event{CustomerEmailClaimed{Email: email, CustomerID: customerID, ClaimedAt: now}}, nil
 	}
-	err := errcode.New(errcode.Conflict, "email %s is already used by another active customer", email)
+	err := errcode.New(errcode.Conflict, "this email is already used by another active customer")
 	err.Field = "email"
 	return nil, err
 }

@@ -139,7 +139,7 @@ func (s Salesperson) Register(cmd RegisterSalesperson, claim EmailClaim, manager
 	case "":
 		events = append(events, SalespersonEmailClaimed{Email: email, SalespersonID: cmd.SalespersonID, ClaimedAt: now})
 	default:
-		err := errcode.New(errcode.Conflict, "email %s is already used by another salesperson", email)
+		err := errcode.New(errcode.Conflict, "this email is already used by another salesperson")
 		err.Field = "email"
 		return nil, err
 	}
