@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog/errcode"
+	"crm/graph/access"
 	"crm/graph/model"
 )
 
@@ -119,7 +120,32 @@ func (w *where) add(cond string, arg any) {
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
 }
 
+// pred appends a scope's condition (crm/graph/access), numbering its
+// "?" in order.
+func (w *where) pred(p access.Pred) {
+	i := 0
+	var b strings.Builder
+	for _, r := range p.SQL {
+		if r == '?' && i < len(p.Args) {
+			w.args = append(w.args, p.Args[i])
+			i++
+			b.WriteString("$" + strconv.Itoa(len(w.args)))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	w.conds = append(w.conds, b.String())
+}
+
 func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
+
+// scoped returns sql (whose arguments are args) with " AND " and the
+// scope's condition p appended, and the arguments of both.
+func scoped(sql string, args []any, p access.Pred) (string, []any) {
+	w := &where{args: args}
+	w.pred(p)
+	return sql + " AND " + w.sql(), w.args
+}
 
 // likePattern makes a case-insensitive substring pattern of user text,
 // escaping LIKE's own wildcards so they match literally.
@@ -138,10 +164,19 @@ type CustomerQuery struct {
 	TeamMemberID *string
 }
 
-func (s *Store) customerWhere(q CustomerQuery) *where {
+// customerWhere selects what q asks of the customers the caller's scope
+// sees (access.From(ctx)). A search matches emails only for a scope that
+// sees personal data: a name search cannot probe them.
+func (s *Store) customerWhere(ctx context.Context, q CustomerQuery) *where {
+	sc := access.From(ctx)
 	w := &where{conds: []string{"registered"}}
+	w.pred(sc.CustomerRows())
 	if q.Search != nil && *q.Search != "" {
-		w.add(`(name ILIKE ? OR email ILIKE ?)`, likePattern(*q.Search))
+		if sc.Personal() {
+			w.add(`(name ILIKE ? OR email ILIKE ?)`, likePattern(*q.Search))
+		} else {
+			w.add(`name ILIKE ?`, likePattern(*q.Search))
+		}
 	}
 	if q.Status != nil {
 		w.add("status = ?", string(*q.Status))
@@ -158,10 +193,10 @@ func (s *Store) customerWhere(q CustomerQuery) *where {
 	return w
 }
 
-// Customers returns one page of the customers q selects, in seq order, and
-// whether more follow.
+// Customers returns one page of the customers q selects among those the
+// caller's scope sees, in seq order, and whether more follow.
 func (s *Store) Customers(ctx context.Context, q CustomerQuery, p Page) ([]*model.Customer, bool, error) {
-	w := s.customerWhere(q)
+	w := s.customerWhere(ctx, q)
 	w.add("seq > ?", p.After)
 	w.args = append(w.args, p.First+1)
 	got, err := collect(ctx, s.db, scanCustomer, `SELECT `+customerCols+` FROM `+s.customers+
@@ -173,12 +208,13 @@ func (s *Store) Customers(ctx context.Context, q CustomerQuery, p Page) ([]*mode
 	if more {
 		got = got[:p.First]
 	}
-	return nonNil(got), more, nil
+	return redact(ctx, nonNil(got)), more, nil
 }
 
-// CountCustomers counts the customers q selects.
+// CountCustomers counts the customers q selects among those the caller's
+// scope sees.
 func (s *Store) CountCustomers(ctx context.Context, q CustomerQuery) (int, error) {
-	w := s.customerWhere(q)
+	w := s.customerWhere(ctx, q)
 	var n int
 	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM `+s.customers+` WHERE `+w.sql(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count customers: %w", err)
@@ -195,8 +231,9 @@ type AppointmentQuery struct {
 	From, To      *time.Time
 }
 
-func (s *Store) appointmentWhere(q AppointmentQuery) *where {
+func (s *Store) appointmentWhere(ctx context.Context, q AppointmentQuery) *where {
 	w := &where{conds: []string{"registered"}}
+	w.pred(access.From(ctx).AppointmentRows())
 	if q.CustomerID != nil {
 		w.add("customer_id = ?", *q.CustomerID)
 	}
@@ -215,10 +252,10 @@ func (s *Store) appointmentWhere(q AppointmentQuery) *where {
 	return w
 }
 
-// Appointments returns one page of the appointments q selects, in seq
-// order, and whether more follow.
+// Appointments returns one page of the appointments q selects among those
+// the caller's scope sees, in seq order, and whether more follow.
 func (s *Store) Appointments(ctx context.Context, q AppointmentQuery, p Page) ([]*model.Appointment, bool, error) {
-	w := s.appointmentWhere(q)
+	w := s.appointmentWhere(ctx, q)
 	w.add("seq > ?", p.After)
 	w.args = append(w.args, p.First+1)
 	got, err := collect(ctx, s.db, scanAppointment, `SELECT `+appointmentCols+` FROM `+s.appointments+
@@ -233,9 +270,10 @@ func (s *Store) Appointments(ctx context.Context, q AppointmentQuery, p Page) ([
 	return nonNil(got), more, nil
 }
 
-// CountAppointments counts the appointments q selects.
+// CountAppointments counts the appointments q selects among those the
+// caller's scope sees.
 func (s *Store) CountAppointments(ctx context.Context, q AppointmentQuery) (int, error) {
-	w := s.appointmentWhere(q)
+	w := s.appointmentWhere(ctx, q)
 	var n int
 	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM `+s.appointments+` WHERE `+w.sql(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count appointments: %w", err)
@@ -252,13 +290,15 @@ type AppointmentsFirstPage struct {
 
 // CustomersAppointments returns the first page (first rows, seq order) of
 // each customer's appointments with their total, in one statement: the
-// batch behind Customer.appointments.
+// batch behind Customer.appointments. Only appointments the caller's scope
+// sees are counted and listed.
 func (s *Store) CustomersAppointments(ctx context.Context, customerIDs []string, first int) ([]*AppointmentsFirstPage, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+appointmentCols+`, total FROM (
-		SELECT a.*, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS rn,
+	inner, args := scoped(`SELECT a.*, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS rn,
 		       count(*) OVER (PARTITION BY customer_id) AS total
-		FROM `+s.appointments+` a WHERE registered AND customer_id = ANY($1)) x
-		WHERE rn <= $2 ORDER BY customer_id, seq`, customerIDs, first+1)
+		FROM `+s.appointments+` a WHERE registered AND customer_id = ANY($1)`,
+		[]any{customerIDs, first + 1}, access.From(ctx).AppointmentRows())
+	rows, err := s.db.Query(ctx, `SELECT `+appointmentCols+`, total FROM (`+inner+`) x
+		WHERE rn <= $2 ORDER BY customer_id, seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("appointments of customers: %w", err)
 	}
@@ -304,10 +344,12 @@ func (r extraRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.ext
 // History returns one page of the events whose stream is streamID (for a
 // customer: its own stream and its relationships account), ordered by
 // (occurredAt, area, position), and whether more follow. after is a cursor
-// from EventCursor or nil.
+// from EventCursor or nil. Events of an area the caller's scope may not
+// read (access.Scope.HiddenAreas) are left out.
 func (s *Store) History(ctx context.Context, streamID string, first int, after *string) ([]*model.Event, bool, error) {
 	w := &where{}
 	w.add("stream_id = ?", streamID)
+	w.pred(access.From(ctx).EventAreas())
 	if after != nil {
 		c, err := parseEventCursor(*after)
 		if err != nil {
