@@ -241,7 +241,9 @@ var queryCases = []accessCase{
 			return [6]string{d, `{"deal":null}`, `{"deal":null}`, d, d, unauth}
 		}},
 	{"projections: admins only", `{projections {name}}`, noVars,
-		func(accessWorld) [6]string { return [6]string{"UNAVAILABLE", forbidden, forbidden, forbidden, forbidden, unauth} }},
+		func(accessWorld) [6]string {
+			return [6]string{"UNAVAILABLE", forbidden, forbidden, forbidden, forbidden, unauth}
+		}},
 	{"events: the feed hides what the role may not see, actor for admins only",
 		`{events(first: 100) {edges {node {type actor}}}}`, noVars,
 		func(accessWorld) [6]string {
