@@ -2389,8 +2389,8 @@ type Event {
   data: JSON!
   """
   Who caused it: the user whose command recorded it, or "system" for a
-  reaction; null when its log recorded none. Until access rules exist it is
-  visible to every client; it will be for admins only.
+  reaction; null when its log recorded none. Admins only: null for every
+  other role (docs/access.md).
   """
   actor: String
   """
@@ -2464,6 +2464,15 @@ connection (BAD_USER_INPUT, field first); a request body of at most 1 MiB
 (HTTP 413, BAD_USER_INPUT, field body). A document that does not parse or
 validate: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED. A failure of the
 read database: INTERNAL, saying no more.
+
+Access (docs/access.md): without a signed-in user only introspection is
+answered (UNAUTHENTICATED). A field the user's role may not query, or a
+customer's email, phone or address selected by a role that may not see
+personal data (marketing, viewer), refuses the whole operation with
+FORBIDDEN. Lists, counts and cursors hold only the rows the user may see
+(a sales rep: the customers of their account teams, their appointments,
+those customers' deals; a manager: their team's too); a by-id field
+answers null for a row the user may not see, as for an unknown one.
 """
 type Query {
   "Any entity by its id, found by the id's prefix (see Node); null for an unknown id or prefix."
@@ -2580,6 +2589,9 @@ apply too):
   returns the entity.
 - UNAVAILABLE: the area's service cannot be reached (or this gateway has
   none configured) and nothing was recorded, or the read side cannot be read.
+- UNAUTHENTICATED (no signed-in user) or FORBIDDEN (the user's role may not
+  run the mutation, or the customer, appointment or deal it names is not
+  one the user may see): nothing is sent or recorded (docs/access.md).
 - INTERNAL: anything else. When the write may or may not have been recorded,
   the message says so and extensions.idempotencyKey holds the key to retry
   with (the mutation's own, or the one the gateway made).
@@ -2709,6 +2721,9 @@ entity may come as one push with the later state, and a subscriber too slow
 to take a push loses it rather than slowing the others. Every change, in
 order and resumable, is in the event feed (eventRecorded). A null argument
 means "any". UNAVAILABLE when this gateway runs without its change feed.
+A push is made only of a row the user may see as committed, and an event
+the user may not see is not delivered (the cursor still moves past it);
+UNAUTHENTICATED and FORBIDDEN as for Query (docs/access.md).
 """
 type Subscription {
   "A customer each time its read model changes, whichever area caused it."
