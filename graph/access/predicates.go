@@ -75,3 +75,16 @@ func (s *Scope) EventAreas() Pred {
 	}
 	return Pred{SQL: "area <> ALL(?)", Args: []any{hidden}}
 }
+
+// OwnTeam returns, for a scope of own customers or appointments (Own
+// grants), the team and salesperson its predicates are made of: its
+// customers are those whose sales_rep_id is in team or whose manager_id is
+// me, its appointments those whose salesperson_id is in team (as
+// CustomerRows and AppointmentRows say). ok is false for any other scope.
+// The read store uses it to page own rows one team member at a time.
+func (s *Scope) OwnTeam() (team []string, me string, ok bool) {
+	if s == nil || len(s.team) == 0 || (s.customers != Own && s.appointments != Own) {
+		return nil, "", false
+	}
+	return s.team, s.me, true
+}

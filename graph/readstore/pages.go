@@ -168,9 +168,15 @@ type CustomerQuery struct {
 // sees (access.From(ctx)). A search matches emails only for a scope that
 // sees personal data: a name search cannot probe them.
 func (s *Store) customerWhere(ctx context.Context, q CustomerQuery) *where {
+	w := s.customerFilter(ctx, q)
+	w.pred(access.From(ctx).CustomerRows())
+	return w
+}
+
+// customerFilter is customerWhere without the scope's rows.
+func (s *Store) customerFilter(ctx context.Context, q CustomerQuery) *where {
 	sc := access.From(ctx)
 	w := &where{conds: []string{"registered"}}
-	w.pred(sc.CustomerRows())
 	if q.Search != nil && *q.Search != "" {
 		if sc.Personal() {
 			w.add(`(name ILIKE ? OR email ILIKE ?)`, likePattern(*q.Search))
@@ -195,12 +201,25 @@ func (s *Store) customerWhere(ctx context.Context, q CustomerQuery) *where {
 
 // Customers returns one page of the customers q selects among those the
 // caller's scope sees, in seq order, and whether more follow.
+//
+// A scope of own customers (a sales rep's, a manager's) pages them one team
+// member at a time (ownPage): walking the seq index and filtering by the
+// scope would read the whole table for a team with few customers.
 func (s *Store) Customers(ctx context.Context, q CustomerQuery, p Page) ([]*model.Customer, bool, error) {
-	w := s.customerWhere(ctx, q)
-	w.add("seq > ?", p.After)
-	w.args = append(w.args, p.First+1)
-	got, err := collect(ctx, s.db, scanCustomer, `SELECT `+customerCols+` FROM `+s.customers+
-		` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	var sql string
+	var args []any
+	if team, me, ok := access.From(ctx).OwnTeam(); ok && access.From(ctx).Customers() == access.Own {
+		w := s.customerFilter(ctx, q)
+		w.add("seq > ?", p.After)
+		sql, args = ownPage(s.customers, customerCols, w, p.First+1, team, "sales_rep_id", me, "manager_id")
+	} else {
+		w := s.customerWhere(ctx, q)
+		w.add("seq > ?", p.After)
+		w.args = append(w.args, p.First+1)
+		sql, args = `SELECT `+customerCols+` FROM `+s.customers+
+			` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args
+	}
+	got, err := collect(ctx, s.db, scanCustomer, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("page of customers: %w", err)
 	}
@@ -232,8 +251,14 @@ type AppointmentQuery struct {
 }
 
 func (s *Store) appointmentWhere(ctx context.Context, q AppointmentQuery) *where {
-	w := &where{conds: []string{"registered"}}
+	w := s.appointmentFilter(q)
 	w.pred(access.From(ctx).AppointmentRows())
+	return w
+}
+
+// appointmentFilter is appointmentWhere without the scope's rows.
+func (s *Store) appointmentFilter(q AppointmentQuery) *where {
+	w := &where{conds: []string{"registered"}}
 	if q.CustomerID != nil {
 		w.add("customer_id = ?", *q.CustomerID)
 	}
@@ -254,12 +279,23 @@ func (s *Store) appointmentWhere(ctx context.Context, q AppointmentQuery) *where
 
 // Appointments returns one page of the appointments q selects among those
 // the caller's scope sees, in seq order, and whether more follow.
+// A scope of own appointments pages them one team member at a time, as
+// Customers does.
 func (s *Store) Appointments(ctx context.Context, q AppointmentQuery, p Page) ([]*model.Appointment, bool, error) {
-	w := s.appointmentWhere(ctx, q)
-	w.add("seq > ?", p.After)
-	w.args = append(w.args, p.First+1)
-	got, err := collect(ctx, s.db, scanAppointment, `SELECT `+appointmentCols+` FROM `+s.appointments+
-		` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	var sql string
+	var args []any
+	if team, _, ok := access.From(ctx).OwnTeam(); ok && access.From(ctx).Appointments() == access.Own {
+		w := s.appointmentFilter(q)
+		w.add("seq > ?", p.After)
+		sql, args = ownPage(s.appointments, appointmentCols, w, p.First+1, team, "salesperson_id", "", "")
+	} else {
+		w := s.appointmentWhere(ctx, q)
+		w.add("seq > ?", p.After)
+		w.args = append(w.args, p.First+1)
+		sql, args = `SELECT `+appointmentCols+` FROM `+s.appointments+
+			` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args
+	}
+	got, err := collect(ctx, s.db, scanAppointment, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("page of appointments: %w", err)
 	}
@@ -331,6 +367,28 @@ func (s *Store) CustomersAppointments(ctx context.Context, customerIDs []string,
 		}
 	}
 	return out, nil
+}
+
+// ownPage is the page statement of a scope of own rows (see
+// access.Scope.OwnTeam): the rows of table that w selects whose teamCol is
+// one of team, or (when meCol is set) whose meCol is me, in seq order, at
+// most limit. Each team member's rows are read from the (teamCol, seq)
+// index, at most limit of them, and so are me's from (meCol, seq); the
+// union is cut at limit: a page costs at most limit rows per team member,
+// however large the table.
+func ownPage(table, cols string, w *where, limit int, team []string, teamCol, me, meCol string) (string, []any) {
+	cond := w.sql()
+	args := append(w.args, team, limit)
+	nTeam, nLimit := len(args)-1, len(args)
+	ids := fmt.Sprintf(`SELECT o.id, o.seq FROM unnest($%d::text[]) AS t(member) CROSS JOIN LATERAL (
+		SELECT id, seq FROM %s WHERE %s = t.member AND %s ORDER BY seq LIMIT $%d) o`, nTeam, table, teamCol, cond, nLimit)
+	if meCol != "" {
+		args = append(args, me)
+		ids += fmt.Sprintf(` UNION (SELECT id, seq FROM %s WHERE %s = $%d AND %s ORDER BY seq LIMIT $%d)`,
+			table, meCol, len(args), cond, nLimit)
+	}
+	return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM (%s) x ORDER BY seq LIMIT $%d) ORDER BY seq`,
+		cols, table, ids, nLimit), args
 }
 
 // extraRow scans a row's trailing columns into extra destinations.
