@@ -419,3 +419,64 @@ func TestAccessMutations(t *testing.T) {
 		}
 	}
 }
+
+// Paging a scoped list one row at a time visits each visible row once, in
+// order, with the scope's totalCount on every page.
+func TestAccessPagesAndCursors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := seedAccess(e)
+	for _, c := range []struct {
+		as, list, field string
+		want            []string
+	}{
+		{w.as["manager"], "customers", "name", []string{"Alice Adams", "Bob Brown"}},
+		{w.as["sales"], "customers", "name", []string{"Alice Adams"}},
+		{w.as["manager"], "appointments", "location", []string{"Office", "Cafe", "Zoom"}},
+		{w.as["sales"], "appointments", "location", []string{"Office", "Zoom"}},
+	} {
+		var got []string
+		var after any
+		for page := 0; page < 10; page++ {
+			r := e.postAs(c.as, `query($after: String) {`+c.list+`(first: 1, after: $after) {totalCount
+				edges {node {`+c.field+`}} pageInfo {hasNextPage endCursor}}}`, map[string]any{"after": after})
+			if len(r.Errors) > 0 {
+				t.Fatalf("%s %s: %+v", c.as, c.list, r.Errors)
+			}
+			var d map[string]struct {
+				TotalCount int
+				Edges      []struct{ Node map[string]string }
+				PageInfo   struct {
+					HasNextPage bool
+					EndCursor   *string
+				}
+			}
+			if err := json.Unmarshal(r.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			conn := d[c.list]
+			if conn.TotalCount != len(c.want) {
+				t.Errorf("%s %s: totalCount %d, want %d", c.as, c.list, conn.TotalCount, len(c.want))
+			}
+			for _, e := range conn.Edges {
+				got = append(got, e.Node[c.field])
+			}
+			if !conn.PageInfo.HasNextPage {
+				break
+			}
+			after = *conn.PageInfo.EndCursor
+		}
+		if strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s %s: paged %v, want %v", c.as, c.list, got, c.want)
+		}
+	}
+}
+
+// Introspection needs no principal; anything else does.
+func TestAccessIntrospectionWithoutPrincipal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.Introspection = true })
+	checkAnswer(t, "__schema", e.postAs("none", `{__schema {queryType {name}}}`, nil), `{"__schema":{"queryType":{"name":"Query"}}}`)
+	checkAnswer(t, "__schema and salespeople", e.postAs("none", `{__schema {queryType {name}} salespeople {id}}`, nil), unauth)
+	checkAnswer(t, "a mutation", e.postAs("none", `mutation {createCampaign(input: {name: "x"}) {id}}`, nil), unauth)
+}
