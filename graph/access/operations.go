@@ -9,51 +9,51 @@ import (
 type roles [5]bool
 
 const (
-	Y = true  // may run it
+	y = true  // may run it
 	n = false // FORBIDDEN
 )
 
 // Operations is the table of role × operation: every root field of the
 // schema, by "Type.field". An operation a role may run still answers only
 // the rows its Scope sees; a command on a customer, appointment or deal
-// additionally needs that row in the scope (see Target). Changing a rule
+// additionally needs that row in the scope (graph/guard.go). Changing a rule
 // is changing a line here (and docs/access.md).
 var Operations = map[string]roles{
 	//                               admin manager sales marketing viewer
-	"Query.node":                      {Y, Y, Y, Y, Y},
-	"Query.customer":                  {Y, Y, Y, Y, Y},
-	"Query.customers":                 {Y, Y, Y, Y, Y},
-	"Query.salesperson":               {Y, Y, Y, Y, Y},
-	"Query.salespeople":               {Y, Y, Y, Y, Y},
-	"Query.appointment":               {Y, Y, Y, n, Y},
-	"Query.appointments":              {Y, Y, Y, n, Y},
-	"Query.campaign":                  {Y, Y, Y, Y, Y},
-	"Query.campaigns":                 {Y, Y, Y, Y, Y},
-	"Query.deal":                      {Y, Y, Y, Y, Y},
-	"Query.projections":               {Y, n, n, n, n},
-	"Query.events":                    {Y, Y, Y, Y, Y},
-	"Mutation.registerCustomer":       {Y, Y, Y, n, n},
-	"Mutation.updateCustomer":         {Y, Y, Y, n, n},
-	"Mutation.archiveCustomer":        {Y, Y, Y, n, n},
-	"Mutation.registerSalesperson":    {Y, n, n, n, n},
-	"Mutation.assignAccountTeam":      {Y, Y, n, n, n},
-	"Mutation.recordInterest":         {Y, Y, Y, n, n},
-	"Mutation.removeInterest":         {Y, Y, Y, n, n},
-	"Mutation.scheduleAppointment":    {Y, Y, Y, n, n},
-	"Mutation.rescheduleAppointment":  {Y, Y, Y, n, n},
-	"Mutation.cancelAppointment":      {Y, Y, Y, n, n},
-	"Mutation.completeAppointment":    {Y, Y, Y, n, n},
-	"Mutation.createCampaign":         {Y, n, n, Y, n},
-	"Mutation.launchCampaign":         {Y, n, n, Y, n},
-	"Mutation.endCampaign":            {Y, n, n, Y, n},
-	"Mutation.addOffer":               {Y, n, n, Y, n},
-	"Mutation.openDeal":               {Y, Y, Y, Y, n},
-	"Mutation.winDeal":                {Y, Y, Y, Y, n},
-	"Mutation.loseDeal":               {Y, Y, Y, Y, n},
-	"Subscription.customerChanged":    {Y, Y, Y, Y, Y},
-	"Subscription.appointmentChanged": {Y, Y, Y, n, Y},
-	"Subscription.dealChanged":        {Y, Y, Y, Y, Y},
-	"Subscription.eventRecorded":      {Y, Y, Y, Y, Y},
+	"Query.node":                      {y, y, y, y, y},
+	"Query.customer":                  {y, y, y, y, y},
+	"Query.customers":                 {y, y, y, y, y},
+	"Query.salesperson":               {y, y, y, y, y},
+	"Query.salespeople":               {y, y, y, y, y},
+	"Query.appointment":               {y, y, y, n, y},
+	"Query.appointments":              {y, y, y, n, y},
+	"Query.campaign":                  {y, y, y, y, y},
+	"Query.campaigns":                 {y, y, y, y, y},
+	"Query.deal":                      {y, y, y, y, y},
+	"Query.projections":               {y, n, n, n, n},
+	"Query.events":                    {y, y, y, y, y},
+	"Mutation.registerCustomer":       {y, y, y, n, n},
+	"Mutation.updateCustomer":         {y, y, y, n, n},
+	"Mutation.archiveCustomer":        {y, y, y, n, n},
+	"Mutation.registerSalesperson":    {y, n, n, n, n},
+	"Mutation.assignAccountTeam":      {y, y, n, n, n},
+	"Mutation.recordInterest":         {y, y, y, n, n},
+	"Mutation.removeInterest":         {y, y, y, n, n},
+	"Mutation.scheduleAppointment":    {y, y, y, n, n},
+	"Mutation.rescheduleAppointment":  {y, y, y, n, n},
+	"Mutation.cancelAppointment":      {y, y, y, n, n},
+	"Mutation.completeAppointment":    {y, y, y, n, n},
+	"Mutation.createCampaign":         {y, n, n, y, n},
+	"Mutation.launchCampaign":         {y, n, n, y, n},
+	"Mutation.endCampaign":            {y, n, n, y, n},
+	"Mutation.addOffer":               {y, n, n, y, n},
+	"Mutation.openDeal":               {y, y, y, y, n},
+	"Mutation.winDeal":                {y, y, y, y, n},
+	"Mutation.loseDeal":               {y, y, y, y, n},
+	"Subscription.customerChanged":    {y, y, y, y, y},
+	"Subscription.appointmentChanged": {y, y, y, n, y},
+	"Subscription.dealChanged":        {y, y, y, y, y},
+	"Subscription.eventRecorded":      {y, y, y, y, y},
 }
 
 // roleIndex is the column of a role in Operations.
