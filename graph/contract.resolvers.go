@@ -68,82 +68,86 @@ func (r *dealResolver) SalesRep(ctx context.Context, obj *model.Deal) (*model.Sa
 	return optional(ctx, obj.SalesRepID, r.loaders(ctx).Salesperson.Load)
 }
 
+func (r *eventResolver) Actor(ctx context.Context, obj *model.Event) (*string, error) {
+	return eventActor(ctx, obj), nil
+}
+
 func (r *mutationResolver) RegisterCustomer(ctx context.Context, input model.RegisterCustomerInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "customers", wire.RegisterCustomer, "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, target{}, "customers", wire.RegisterCustomer, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, input model.UpdateCustomerInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "customers", wire.UpdateCustomer, "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, onCustomer(input.ID), "customers", wire.UpdateCustomer, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) ArchiveCustomer(ctx context.Context, input model.ArchiveCustomerInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "customers", wire.ArchiveCustomer, "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, onCustomer(input.ID), "customers", wire.ArchiveCustomer, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RegisterSalesperson(ctx context.Context, input model.RegisterSalespersonInput) (*model.Salesperson, error) {
-	return mutate(ctx, r.Resolver, "relationships", wire.RegisterSalesperson, "salespeople", input, r.Store.SalespeopleByID)
+	return mutate(ctx, r.Resolver, target{}, "relationships", wire.RegisterSalesperson, "salespeople", input, r.Store.SalespeopleByID)
 }
 
 func (r *mutationResolver) AssignAccountTeam(ctx context.Context, input model.AssignAccountTeamInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "relationships", wire.AssignAccountTeam, "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, onCustomer(input.CustomerID), "relationships", wire.AssignAccountTeam, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RecordInterest(ctx context.Context, input model.RecordInterestInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "relationships", wire.RecordInterest, "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, onCustomer(input.CustomerID), "relationships", wire.RecordInterest, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) RemoveInterest(ctx context.Context, input model.RemoveInterestInput) (*model.Customer, error) {
-	c, err := mutate(ctx, r.Resolver, "relationships", wire.RemoveInterest, "customers", input, r.Store.CustomersByID)
+	c, err := mutate(ctx, r.Resolver, onCustomer(input.CustomerID), "relationships", wire.RemoveInterest, "customers", input, r.Store.CustomersByID)
 	return r.filled(ctx, c, err)
 }
 
 func (r *mutationResolver) ScheduleAppointment(ctx context.Context, input model.ScheduleAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", wire.ScheduleAppointment, "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, target{customer: input.CustomerID, salesperson: input.SalespersonID}, "appointments", wire.ScheduleAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) RescheduleAppointment(ctx context.Context, input model.RescheduleAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", wire.RescheduleAppointment, "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, onAppointment(input.ID), "appointments", wire.RescheduleAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CancelAppointment(ctx context.Context, input model.CancelAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", wire.CancelAppointment, "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, onAppointment(input.ID), "appointments", wire.CancelAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CompleteAppointment(ctx context.Context, input model.CompleteAppointmentInput) (*model.Appointment, error) {
-	return mutate(ctx, r.Resolver, "appointments", wire.CompleteAppointment, "appointments", input, r.Store.AppointmentsByID)
+	return mutate(ctx, r.Resolver, onAppointment(input.ID), "appointments", wire.CompleteAppointment, "appointments", input, r.Store.AppointmentsByID)
 }
 
 func (r *mutationResolver) CreateCampaign(ctx context.Context, input model.CreateCampaignInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.CreateCampaign, "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, target{}, "campaigns", wire.CreateCampaign, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) LaunchCampaign(ctx context.Context, input model.LaunchCampaignInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.LaunchCampaign, "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, target{}, "campaigns", wire.LaunchCampaign, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) EndCampaign(ctx context.Context, input model.EndCampaignInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.EndCampaign, "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, target{}, "campaigns", wire.EndCampaign, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) AddOffer(ctx context.Context, input model.AddOfferInput) (*model.Campaign, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.AddOffer, "campaigns", input, r.Store.CampaignsByID)
+	return mutate(ctx, r.Resolver, target{}, "campaigns", wire.AddOffer, "campaigns", input, r.Store.CampaignsByID)
 }
 
 func (r *mutationResolver) OpenDeal(ctx context.Context, input model.OpenDealInput) (*model.Deal, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.OpenDeal, "campaigns", input, r.Store.DealsByID)
+	return mutate(ctx, r.Resolver, onCustomer(input.CustomerID), "campaigns", wire.OpenDeal, "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *mutationResolver) WinDeal(ctx context.Context, input model.WinDealInput) (*model.Deal, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.WinDeal, "campaigns", input, r.Store.DealsByID)
+	return mutate(ctx, r.Resolver, onDeal(input.ID), "campaigns", wire.WinDeal, "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *mutationResolver) LoseDeal(ctx context.Context, input model.LoseDealInput) (*model.Deal, error) {
-	return mutate(ctx, r.Resolver, "campaigns", wire.LoseDeal, "campaigns", input, r.Store.DealsByID)
+	return mutate(ctx, r.Resolver, onDeal(input.ID), "campaigns", wire.LoseDeal, "campaigns", input, r.Store.DealsByID)
 }
 
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
@@ -206,19 +210,19 @@ func (r *salespersonResolver) Customers(ctx context.Context, obj *model.Salesper
 func (r *subscriptionResolver) CustomerChanged(ctx context.Context, id *string) (<-chan *model.Customer, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindCustomer && (id == nil || c.ID == *id)
-	}, r.Store.CustomersByID, r.pushFiller(ctx))
+	}, r.Store.CustomersByID, seesCustomer, r.pushFiller(ctx))
 }
 
 func (r *subscriptionResolver) AppointmentChanged(ctx context.Context, customerID *string, salespersonID *string) (<-chan *model.Appointment, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindAppointment && ref(c, projector.RefCustomer, customerID) && ref(c, projector.RefSalesperson, salespersonID)
-	}, r.Store.AppointmentsByID, nil)
+	}, r.Store.AppointmentsByID, seesAppointment, nil)
 }
 
 func (r *subscriptionResolver) DealChanged(ctx context.Context, customerID *string, campaignID *string) (<-chan *model.Deal, error) {
 	return subscribe(ctx, r.Resolver, func(c live.Change) bool {
 		return c.Kind == projector.KindDeal && ref(c, projector.RefCustomer, customerID) && ref(c, projector.RefCampaign, campaignID)
-	}, r.Store.DealsByID, nil)
+	}, r.Store.DealsByID, r.seesDeal, nil)
 }
 
 func (r *subscriptionResolver) EventRecorded(ctx context.Context, areas []model.Area, after *string) (<-chan *model.Event, error) {
@@ -241,6 +245,8 @@ func (r *Resolver) CustomerConnection() generated.CustomerConnectionResolver {
 
 func (r *Resolver) Deal() generated.DealResolver { return &dealResolver{r} }
 
+func (r *Resolver) Event() generated.EventResolver { return &eventResolver{r} }
+
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
@@ -256,6 +262,7 @@ type (
 	customerResolver              struct{ *Resolver }
 	customerConnectionResolver    struct{ *Resolver }
 	dealResolver                  struct{ *Resolver }
+	eventResolver                 struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	salespersonResolver           struct{ *Resolver }

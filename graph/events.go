@@ -3,12 +3,15 @@ package graph
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"crm/eventlog/errcode"
+	"crm/eventlog/ids"
+	"crm/graph/access"
 	"crm/graph/feed"
 	"crm/graph/model"
 	"crm/graph/readstore"
@@ -39,7 +42,7 @@ func (r *Resolver) events(ctx context.Context, areas []model.Area, after *string
 	if err != nil {
 		return nil, err
 	}
-	items, more, err := feed.Page(ctx, r.Store, set, start, n)
+	items, more, end, err := feed.PageKeeping(ctx, r.Store, set, start, n, r.keepEvents(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +52,100 @@ func (r *Resolver) events(ctx context.Context, areas []model.Area, after *string
 		last = e.Cursor
 		c.Edges[i] = &model.EventEdge{Cursor: last, Node: e}
 	}
+	if end != nil {
+		// Past the events the caller may not see, too: the next page
+		// does not read them again.
+		last = end.Encode()
+	}
 	c.PageInfo = pageInfo(more, last)
 	return c, nil
+}
+
+// keepEvents is the caller's view of the event feed (nil: every event):
+// no event of an area its scope hides (access.Scope.HiddenAreas), and, for
+// a scope of own rows, the events of customers, appointments and deals it
+// sees, looked up in the read model with its scope (a statement per kind
+// per batch); salespeople's and campaigns' events are everyone's.
+func (r *Resolver) keepEvents(ctx context.Context) feed.Keep {
+	s := access.From(ctx)
+	hidden := s.HiddenAreas()
+	if len(hidden) == 0 && !s.StreamRows() && s.Role() != "" {
+		return nil
+	}
+	return func(ctx context.Context, evs []*model.Event) ([]bool, error) {
+		kept := make([]bool, len(evs))
+		var cus, apt, deal idSet
+		for i, e := range evs {
+			if s.Role() == "" || slices.Contains(hidden, e.AreaName) {
+				continue
+			}
+			kept[i] = true
+			if !s.StreamRows() {
+				continue
+			}
+			switch streamKind(e.StreamID) {
+			case ids.Customer:
+				cus.add(&e.StreamID)
+			case ids.Appointment:
+				apt.add(&e.StreamID)
+			case ids.Deal:
+				deal.add(&e.StreamID)
+			}
+		}
+		seen := map[string]bool{}
+		if err := markSeen(ctx, seen, cus.ids, r.Store.CustomersByID, func(c *model.Customer) string { return c.ID }); err != nil {
+			return nil, err
+		}
+		if err := markSeen(ctx, seen, apt.ids, r.Store.AppointmentsByID, func(a *model.Appointment) string { return a.ID }); err != nil {
+			return nil, err
+		}
+		if err := markSeen(ctx, seen, deal.ids, r.Store.DealsByID, func(d *model.Deal) string { return d.ID }); err != nil {
+			return nil, err
+		}
+		if s.StreamRows() {
+			for i, e := range evs {
+				switch streamKind(e.StreamID) {
+				case ids.Salesperson, ids.Campaign:
+				default: // a row of the scope's, or a stream of no known kind: hidden
+					kept[i] = kept[i] && seen[e.StreamID]
+				}
+			}
+		}
+		return kept, nil
+	}
+}
+
+// streamKind is the prefix of a stream id (an entity id: cus_..., deal_...).
+func streamKind(id string) string {
+	p, _, _ := strings.Cut(id, "_")
+	return p
+}
+
+// markSeen reads the rows of keys the caller's scope sees and marks them.
+func markSeen[T any](ctx context.Context, seen map[string]bool, keys []string,
+	byID func(context.Context, []string) ([]*T, error), id func(*T) string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	got, err := byID(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, v := range got {
+		if v != nil {
+			seen[id(v)] = true
+		}
+	}
+	return nil
+}
+
+// eventActor serves Event.actor: admins only (access.Scope.Actor); null
+// for everyone else.
+func eventActor(ctx context.Context, e *model.Event) *string {
+	if !access.From(ctx).Actor() {
+		return nil
+	}
+	return e.Actor
 }
 
 // eventFeed serves Subscription.eventRecorded. A bad cursor is refused
@@ -65,7 +160,7 @@ func (r *Resolver) eventFeed(ctx context.Context, areas []model.Area, after *str
 	if err != nil {
 		return nil, err
 	}
-	return r.Feed.Subscribe(ctx, set, start, func(err error) { endSubscription(ctx, err) }), nil
+	return r.Feed.SubscribeKeeping(ctx, set, start, r.keepEvents(ctx), func(err error) { endSubscription(ctx, err) }), nil
 }
 
 // endSubscription hands the reason a subscription ends to the WebSocket

@@ -129,6 +129,8 @@ func NewServer(cfg Config) (*handler.Server, error) {
 	srv.Use(DepthLimit{Max: cfg.MaxDepth})
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
 	srv.SetRecoverFunc(recoverFunc(cfg.Logger))
+	// Who may run the operation, and the scope it reads in (graph/access).
+	srv.AroundOperations(authorize(r.Store, errorPresenter(cfg.Logger)))
 	// Fresh loaders per response: a query's fields share one batch set,
 	// and each subscription push reads current rows, not a cache.
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {

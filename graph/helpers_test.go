@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog/testenv"
+	"crm/graph/auth"
 	"crm/graph/readstore"
 	"crm/graph/readstore/readtest"
 )
@@ -60,9 +62,37 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(h)
+	e.srv = httptest.NewServer(asPrincipal(h))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// principalHeader chooses a request's principal in tests (asPrincipal):
+// "role" or "role:salespersonId"; "none" sends none. Production has no
+// such thing: graph/gateway authenticates.
+const principalHeader = "X-Test-Principal"
+
+// testAdmin is the principal of requests that choose none.
+var testAdmin = &auth.Principal{Subject: "test-admin", Name: "Test Admin", Role: auth.Admin}
+
+// asPrincipal is the tests' stand-in for authentication: every request is
+// made by testAdmin unless principalHeader says otherwise.
+func asPrincipal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := testAdmin
+		if h := r.Header.Get(principalHeader); h != "" {
+			role, sp, _ := strings.Cut(h, ":")
+			p = &auth.Principal{Subject: "test-" + h, Name: h, Role: auth.Role(role), SalespersonID: sp}
+			if h == "none" {
+				p = nil
+			}
+		}
+		ctx := r.Context()
+		if p != nil {
+			ctx = auth.WithPrincipal(ctx, p)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // counter is a pgx.QueryTracer and BatchTracer counting every statement.
@@ -108,6 +138,16 @@ func (e *env) post(query string, vars map[string]any) gqlResponse {
 	return e.postBody(map[string]any{"query": query, "variables": vars})
 }
 
+// postAs sends one operation as principal (see principalHeader).
+func (e *env) postAs(principal, query string, vars map[string]any) gqlResponse {
+	e.t.Helper()
+	b, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.doAs(principal, http.MethodPost, "/", bytes.NewReader(b))
+}
+
 func (e *env) postBody(body any) gqlResponse {
 	e.t.Helper()
 	b, err := json.Marshal(body)
@@ -119,6 +159,11 @@ func (e *env) postBody(body any) gqlResponse {
 
 func (e *env) do(method, path string, body io.Reader) gqlResponse {
 	e.t.Helper()
+	return e.doAs("", method, path, body)
+}
+
+func (e *env) doAs(principal, method, path string, body io.Reader) gqlResponse {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, body)
@@ -127,6 +172,9 @@ func (e *env) do(method, path string, body io.Reader) gqlResponse {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if principal != "" {
+		req.Header.Set(principalHeader, principal)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
+	"crm/graph/access"
 	"crm/graph/auth"
 	"crm/graph/live"
 	"crm/graph/svc"
@@ -34,7 +35,7 @@ func (r *Resolver) command(ctx context.Context, area, name, projection string, i
 	if r.Commands == nil || r.Applied == nil {
 		return "", errNoWriteSide
 	}
-	res, err := r.Commands.Command(ctx, area, name, input, svc.Meta{Actor: commandActor(ctx), CorrelationID: correlationID(ctx)})
+	res, err := r.Commands.Command(ctx, area, name, input, svc.Meta{Actor: actor(ctx), CorrelationID: correlationID(ctx)})
 	var unknown *svc.OutcomeUnknownError
 	if errors.As(err, &unknown) {
 		// INTERNAL, not UNAVAILABLE (which says nothing was recorded), with
@@ -121,10 +122,24 @@ func correlationID(ctx context.Context) string {
 	return id
 }
 
+// actor is who issues the request's commands: the principal's subject
+// (graph/auth), recorded in the events' metadata.
+func actor(ctx context.Context) string {
+	if p := auth.FromContext(ctx); p != nil {
+		return p.Subject
+	}
+	return ""
+}
+
 // fresh reads one entity straight from the store (not through the
 // response's loaders, which may hold the row as it was before the write).
+// The caller was allowed to make the change, so it gets its outcome even
+// when the change left the row outside its scope (a customer a sales rep
+// registered has no account team yet; one a manager handed to another
+// team): the entity itself is read in access.Everything, its nested fields
+// in the caller's scope.
 func fresh[T any](ctx context.Context, id string, byID func(context.Context, []string) ([]*T, error)) (*T, error) {
-	got, err := byID(ctx, []string{id})
+	got, err := byID(access.WithScope(ctx, access.Everything()), []string{id})
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +149,13 @@ func fresh[T any](ctx context.Context, id string, byID func(context.Context, []s
 	return got[0], nil
 }
 
-// mutate runs a command and answers its entity as the read side has it.
-func mutate[T any](ctx context.Context, r *Resolver, area, name, projection string, input any,
+// mutate runs a command, once the caller may run it on t (see guard), and
+// answers its entity as the read side has it.
+func mutate[T any](ctx context.Context, r *Resolver, t target, area, name, projection string, input any,
 	byID func(context.Context, []string) ([]*T, error)) (*T, error) {
+	if err := r.guard(ctx, t); err != nil {
+		return nil, err
+	}
 	id, err := r.command(ctx, area, name, projection, input)
 	if err != nil {
 		return nil, err
@@ -145,11 +164,15 @@ func mutate[T any](ctx context.Context, r *Resolver, area, name, projection stri
 }
 
 // subscribe turns the changes filter accepts into a stream of entities
-// read as committed. The channel closes when ctx ends. finish, if set,
-// completes each subscriber's copy of a row (a customer's relations its
-// selection asks for) before the push.
+// read as committed. The channel closes when ctx ends. A row is read once
+// for every subscriber of the change (in access.Everything) and pushed to
+// those whose scope sees it as committed (sees, with the subscriber's
+// context; nil: everyone). finish, if set, completes each subscriber's
+// copy of a row (a customer's relations its selection asks for) before the
+// push.
 func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change) bool,
-	byID func(context.Context, []string) ([]*T, error), finish func(context.Context, *T) (*T, error)) (<-chan *T, error) {
+	byID func(context.Context, []string) ([]*T, error), sees func(context.Context, *T) (*T, error),
+	finish func(context.Context, *T) (*T, error)) (<-chan *T, error) {
 	if r.Hub == nil {
 		return nil, errcode.New(errcode.Unavailable, "subscriptions are not available")
 	}
@@ -160,7 +183,7 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 		for c := range changes {
 			v, err := r.sharedCache().Load(c, func() (any, error) {
 				// Not the subscriber's context: others share this read.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				rctx, cancel := context.WithTimeout(access.WithScope(context.WithoutCancel(ctx), access.Everything()), 10*time.Second)
 				defer cancel()
 				got, err := byID(rctx, []string{c.ID})
 				if err != nil || len(got) == 0 {
@@ -169,6 +192,9 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 				return got[0], nil
 			})
 			row, _ := v.(*T)
+			if err == nil && row != nil && sees != nil {
+				row, err = sees(ctx, row)
+			}
 			if err == nil && row != nil && finish != nil {
 				row, err = finish(ctx, row)
 			}
@@ -188,15 +214,4 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 // ref reports whether a change's ref matches an optional filter.
 func ref(c live.Change, key string, want *string) bool {
 	return want == nil || c.Refs[key] == *want
-}
-
-// commandActor is the subject of the verified caller (graph/auth), which
-// the service credential vouches for as the command's actor. A request
-// without a principal (the gateway does not authenticate every request
-// yet) acts as "anonymous".
-func commandActor(ctx context.Context) string {
-	if p := auth.FromContext(ctx); p != nil && p.Subject != "" {
-		return p.Subject
-	}
-	return "anonymous"
 }

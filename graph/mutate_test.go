@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"crm/eventlog/svcauth"
+	"crm/graph/auth"
 	"crm/graph/svc"
 	"crm/projector"
 )
@@ -35,7 +36,7 @@ func TestMutationOutcomeUnknownCarriesKey(t *testing.T) {
 		if key != "" {
 			input["idempotencyKey"] = key
 		}
-		_, err := r.command(context.Background(), "customers", "register-customer", "customers", input)
+		_, err := r.command(asAdmin(), "customers", "register-customer", "customers", input)
 		got := errorPresenter(slog.Default())(context.Background(), err)
 		sent, _ := got.Extensions["idempotencyKey"].(string)
 		if got.Extensions["code"] != "INTERNAL" || !strings.Contains(got.Message, "unknown") ||
@@ -65,7 +66,7 @@ func TestMutationWaitsForEveryFollowingProjection(t *testing.T) {
 			waited = append(waited, projection)
 			return nil
 		}}
-	if _, err := r.command(context.Background(), "campaigns", "open-deal", "campaigns", map[string]any{"customerId": "cus_1"}); err != nil {
+	if _, err := r.command(asAdmin(), "campaigns", "open-deal", "campaigns", map[string]any{"customerId": "cus_1"}); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -82,4 +83,10 @@ func TestMutationWaitsForEveryFollowingProjection(t *testing.T) {
 	if !slices.Equal(waited, want) {
 		t.Fatalf("waited for %v, want %v", waited, want)
 	}
+}
+
+// asAdmin is a context carrying an admin principal, as the gateway's
+// authentication makes for a signed-in admin.
+func asAdmin() context.Context {
+	return auth.WithPrincipal(context.Background(), &auth.Principal{Subject: "admin", Role: auth.Admin})
 }

@@ -285,6 +285,7 @@ type subscriber struct {
 	live    atomic.Bool    // has taken events from the window
 	started chan struct{}  // closed once last holds the start
 	kill    chan struct{}  // closed by the tailer: too slow
+	keep    Keep           // which events it may see (nil: all)
 	pending bool           // from now, head stale: start when it is fresh (f.mu)
 	killed  bool           // (f.mu)
 }
@@ -311,12 +312,26 @@ func (s *subscriber) lag(head Position) int64 {
 // cursor. Before the channel closes, end is called once with the reason,
 // an *Ended, unless ctx ended.
 //
-// Access rules (a later issue): a per-user visibility predicate would
-// filter events here, after the position check, so that hidden events
-// still advance the subscriber's cursor.
+// Every event is delivered: see SubscribeKeeping for a subscriber that may
+// see only some.
 func (f *Feed) Subscribe(ctx context.Context, areas []string, start Position, end func(error)) <-chan *model.Event {
+	return f.SubscribeKeeping(ctx, areas, start, nil, end)
+}
+
+// Keep reports, for a batch of events in feed order, which ones a
+// subscriber may see (graph/access rules, with the subscriber's context).
+// The others are not delivered, and still advance its cursor.
+type Keep func(ctx context.Context, evs []*model.Event) ([]bool, error)
+
+// SubscribeKeeping is Subscribe delivering only the events keep keeps (nil:
+// all). The window and the tailer are shared by every subscriber; keep runs
+// on each batch a subscriber takes, after the position check, so that the
+// events it hides advance the cursor like delivered ones. An error of keep
+// ends the subscription as an unreadable read model does (UNAVAILABLE,
+// with the cursor).
+func (f *Feed) SubscribeKeeping(ctx context.Context, areas []string, start Position, keep Keep, end func(error)) <-chan *model.Event {
 	s := &subscriber{areas: areas, last: make([]atomic.Int64, len(areas)),
-		started: make(chan struct{}), kill: make(chan struct{})}
+		started: make(chan struct{}), kill: make(chan struct{}), keep: keep}
 	f.mu.Lock()
 	f.subs[s] = struct{}{}
 	switch {
@@ -378,13 +393,28 @@ func (f *Feed) serve(ctx context.Context, s *subscriber, out chan<- *model.Event
 			}
 			continue
 		}
+		var kept []bool
+		if s.keep != nil {
+			if kept, err = s.keep(ctx, batch); err != nil {
+				if ctx.Err() == nil {
+					f.cfg.Logger.Warn("feed: access check", "err", err)
+					end(&Ended{Code: errcode.Unavailable, Cursor: s.position().Encode(),
+						Message: "the event feed cannot be read now; resume from extensions.cursor"})
+				}
+				return
+			}
+		}
 		p := s.position()
-		for _, ev := range batch {
+		for j, ev := range batch {
 			i := indexOf(s.areas, ev.AreaName)
 			if i < 0 || ev.PositionNum != p[ev.AreaName]+1 {
 				break // not the next of its area (cannot happen: batches start at last): read again
 			}
 			p[ev.AreaName] = ev.PositionNum
+			if kept != nil && !kept[j] { // hidden: passed over, the cursor moves on
+				s.last[i].Store(ev.PositionNum)
+				continue
+			}
 			select {
 			case out <- withCursor(ev, p):
 				s.last[i].Store(ev.PositionNum)
@@ -436,31 +466,4 @@ func (f *Feed) next(ctx context.Context, s *subscriber) ([]*model.Event, <-chan 
 		return nil, nil, err
 	}
 	return merge(contiguous(rows, p), -1), wait, nil
-}
-
-// Page answers one page of the feed of areas after start (nil: from the
-// beginning): at most first events, each with its cursor, merged across
-// areas by occurredAt (then area, then position; per area always by
-// position), only rows without a gap before them; and whether more follow.
-func Page(ctx context.Context, r Reader, areas []string, start Position, first int) ([]*model.Event, bool, error) {
-	if start == nil {
-		start = Position{}
-		for _, a := range areas {
-			start[a] = 0
-		}
-	}
-	rows, err := r.EventsAfter(ctx, start, first+1)
-	if err != nil {
-		return nil, false, err
-	}
-	all := merge(contiguous(rows, start), -1)
-	more := len(all) > first
-	all = all[:min(len(all), first)]
-	p := start.Copy()
-	out := make([]*model.Event, len(all))
-	for i, ev := range all {
-		p[ev.AreaName] = ev.PositionNum
-		out[i] = withCursor(ev, p)
-	}
-	return out, more, nil
 }

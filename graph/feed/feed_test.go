@@ -381,3 +381,57 @@ func TestFeedMemoryBoundedWithSlowSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// Events a subscriber may not see (keep) are not delivered, and still
+// advance its cursor, live and in pages: a page holds up to first visible
+// events however many hidden ones lie between them.
+func TestFeedKeeping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	t.Parallel()
+	e := newFeedEnv(t, Config{})
+	var positions []int64
+	for p := int64(1); p <= 600; p++ {
+		positions = append(positions, p)
+	}
+	e.insert("customers", positions...)
+	even := func(_ context.Context, evs []*model.Event) ([]bool, error) {
+		kept := make([]bool, len(evs))
+		for i, ev := range evs {
+			kept[i] = ev.PositionNum%2 == 0
+		}
+		return kept, nil
+	}
+	none := func(_ context.Context, evs []*model.Event) ([]bool, error) { return make([]bool, len(evs)), nil }
+	areas := []string{"customers"}
+
+	items, more, end, err := PageKeeping(context.Background(), e.store, areas, nil, 10, even)
+	if err != nil || !more || len(items) != 10 || items[0].PositionNum != 2 || items[9].PositionNum != 20 {
+		t.Fatalf("page of even events: %d items, more %v, %v", len(items), more, err)
+	}
+	if fmt.Sprint(end) != fmt.Sprint(Position{"customers": 21}) { // past the hidden 21, before 22
+		t.Fatalf("end %v", end)
+	}
+	items, more, end, err = PageKeeping(context.Background(), e.store, areas, Position{"customers": 20}, 10, none)
+	if err != nil || more || len(items) != 0 || fmt.Sprint(end) != fmt.Sprint(Position{"customers": 600}) {
+		t.Fatalf("page of hidden events: %d items, more %v, end %v, %v", len(items), more, end, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ch := e.feed.SubscribeKeeping(ctx, areas, Position{"customers": 0}, even, func(error) {})
+	var got []int64
+	for ev := range ch {
+		got = append(got, ev.PositionNum)
+		if ev.PositionNum == 600 {
+			if c, _ := Decode(ev.Cursor); c["customers"] != 600 {
+				t.Fatalf("cursor %v", c)
+			}
+			break
+		}
+	}
+	if len(got) != 300 || got[0] != 2 || got[1] != 4 {
+		t.Fatalf("delivered %d events: %v...", len(got), got[:min(len(got), 5)])
+	}
+}

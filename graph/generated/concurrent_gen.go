@@ -11,6 +11,7 @@ var concurrentFields = map[string]map[string]bool{
 	"Customer":              {"appointments": true, "history": true},
 	"CustomerConnection":    {"totalCount": true},
 	"Deal":                  {"campaign": true, "customer": true, "offer": true, "salesRep": true},
+	"Event":                 {"actor": true},
 	"Query":                 {"appointment": true, "appointments": true, "campaign": true, "campaigns": true, "customer": true, "customers": true, "deal": true, "events": true, "node": true, "projections": true, "salespeople": true, "salesperson": true},
 	"Salesperson":           {"customers": true, "manager": true},
 	"Subscription":          {"appointmentChanged": true, "customerChanged": true, "dealChanged": true, "eventRecorded": true},

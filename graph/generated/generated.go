@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Customer() CustomerResolver
 	CustomerConnection() CustomerConnectionResolver
 	Deal() DealResolver
+	Event() EventResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Salesperson() SalespersonResolver
@@ -263,6 +264,9 @@ type DealResolver interface {
 	Campaign(ctx context.Context, obj *model.Deal) (*model.Campaign, error)
 	Offer(ctx context.Context, obj *model.Deal) (*model.Offer, error)
 	SalesRep(ctx context.Context, obj *model.Deal) (*model.Salesperson, error)
+}
+type EventResolver interface {
+	Actor(ctx context.Context, obj *model.Event) (*string, error)
 }
 type MutationResolver interface {
 	RegisterCustomer(ctx context.Context, input model.RegisterCustomerInput) (*model.Customer, error)
@@ -2385,8 +2389,8 @@ type Event {
   data: JSON!
   """
   Who caused it: the user whose command recorded it, or "system" for a
-  reaction; null when its log recorded none. Until access rules exist it is
-  visible to every client; it will be for admins only.
+  reaction; null when its log recorded none. Admins only: null for every
+  other role (docs/access.md).
   """
   actor: String
   """
@@ -2460,6 +2464,15 @@ connection (BAD_USER_INPUT, field first); a request body of at most 1 MiB
 (HTTP 413, BAD_USER_INPUT, field body). A document that does not parse or
 validate: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED. A failure of the
 read database: INTERNAL, saying no more.
+
+Access (docs/access.md): without a signed-in user only introspection is
+answered (UNAUTHENTICATED). A field the user's role may not query, or a
+customer's email, phone or address selected by a role that may not see
+personal data (marketing, viewer), refuses the whole operation with
+FORBIDDEN. Lists, counts and cursors hold only the rows the user may see
+(a sales rep: the customers of their account teams, their appointments,
+those customers' deals; a manager: their team's too); a by-id field
+answers null for a row the user may not see, as for an unknown one.
 """
 type Query {
   "Any entity by its id, found by the id's prefix (see Node); null for an unknown id or prefix."
@@ -2576,6 +2589,9 @@ apply too):
   returns the entity.
 - UNAVAILABLE: the area's service cannot be reached (or this gateway has
   none configured) and nothing was recorded, or the read side cannot be read.
+- UNAUTHENTICATED (no signed-in user) or FORBIDDEN (the user's role may not
+  run the mutation, or the customer, appointment or deal it names is not
+  one the user may see): nothing is sent or recorded (docs/access.md).
 - INTERNAL: anything else. When the write may or may not have been recorded,
   the message says so and extensions.idempotencyKey holds the key to retry
   with (the mutation's own, or the one the gateway made).
@@ -2705,6 +2721,9 @@ entity may come as one push with the later state, and a subscriber too slow
 to take a push loses it rather than slowing the others. Every change, in
 order and resumable, is in the event feed (eventRecorded). A null argument
 means "any". UNAVAILABLE when this gateway runs without its change feed.
+A push is made only of a row the user may see as committed, and an event
+the user may not see is not delivered (the cursor still moves past it);
+UNAUTHENTICATED and FORBIDDEN as for Query (docs/access.md).
 """
 type Subscription {
   "A customer each time its read model changes, whichever area caused it."
@@ -5760,7 +5779,7 @@ func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Event_actor(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Actor, nil
+			return ec.Resolvers.Event().Actor(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -5771,7 +5790,7 @@ func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Event_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Event", field, true, true, "String")
 }
 
 func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
@@ -11081,52 +11100,53 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		case "id":
 			out.Values[i] = ec._Event_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "area":
 			out.Values[i] = ec._Event_area(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "streamId":
 			out.Values[i] = ec._Event_streamId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "version":
 			out.Values[i] = ec._Event_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "position":
 			out.Values[i] = ec._Event_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
 			out.Values[i] = ec._Event_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "occurredAt":
 			out.Values[i] = ec._Event_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "data":
 			out.Values[i] = ec._Event_data(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "actor":
-			out.Values[i] = ec._Event_actor(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_actor(ctx, field, obj)
+				})
 		case "cursor":
 			out.Values[i] = ec._Event_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -292,6 +292,9 @@ type MoneyInput struct {
 //     returns the entity.
 //   - UNAVAILABLE: the area's service cannot be reached (or this gateway has
 //     none configured) and nothing was recorded, or the read side cannot be read.
+//   - UNAUTHENTICATED (no signed-in user) or FORBIDDEN (the user's role may not
+//     run the mutation, or the customer, appointment or deal it names is not
+//     one the user may see): nothing is sent or recorded (docs/access.md).
 //   - INTERNAL: anything else. When the write may or may not have been recorded,
 //     the message says so and extensions.idempotencyKey holds the key to retry
 //     with (the mutation's own, or the one the gateway made).
@@ -364,6 +367,15 @@ type ProjectionStatus struct {
 // (HTTP 413, BAD_USER_INPUT, field body). A document that does not parse or
 // validate: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED. A failure of the
 // read database: INTERNAL, saying no more.
+//
+// Access (docs/access.md): without a signed-in user only introspection is
+// answered (UNAUTHENTICATED). A field the user's role may not query, or a
+// customer's email, phone or address selected by a role that may not see
+// personal data (marketing, viewer), refuses the whole operation with
+// FORBIDDEN. Lists, counts and cursors hold only the rows the user may see
+// (a sales rep: the customers of their account teams, their appointments,
+// those customers' deals; a manager: their team's too); a by-id field
+// answers null for a row the user may not see, as for an unknown one.
 type Query struct {
 }
 
@@ -505,6 +517,9 @@ type ScheduleAppointmentInput struct {
 // to take a push loses it rather than slowing the others. Every change, in
 // order and resumable, is in the event feed (eventRecorded). A null argument
 // means "any". UNAVAILABLE when this gateway runs without its change feed.
+// A push is made only of a row the user may see as committed, and an event
+// the user may not see is not delivered (the cursor still moves past it);
+// UNAUTHENTICATED and FORBIDDEN as for Query (docs/access.md).
 type Subscription struct {
 }
 

@@ -15,9 +15,10 @@ import (
 // independently); callers keep only each area's contiguous prefix (see
 // graph/feed).
 //
-// Access rules (a later issue) go here: a per-user visibility predicate
-// would hide rows in this statement's inner select, while the positions
-// still count for the feed's contiguity (hidden rows advance the cursor).
+// It reads every event whatever the caller's scope: the feed's tailer and
+// window serve all subscribers, and contiguity needs every position. Each
+// subscriber's access rules are applied to what it takes (feed.Keep;
+// docs/access.md), so hidden events still advance its cursor.
 func (s *Store) EventsAfter(ctx context.Context, after map[string]int64, limit int) ([]*model.Event, error) {
 	areas := make([]string, 0, len(after))
 	for a := range after {

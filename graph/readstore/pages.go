@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"crm/eventlog/errcode"
+	"crm/graph/access"
 	"crm/graph/model"
 )
 
@@ -119,7 +120,32 @@ func (w *where) add(cond string, arg any) {
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
 }
 
+// pred appends a scope's condition (crm/graph/access), numbering its
+// "?" in order.
+func (w *where) pred(p access.Pred) {
+	i := 0
+	var b strings.Builder
+	for _, r := range p.SQL {
+		if r == '?' && i < len(p.Args) {
+			w.args = append(w.args, p.Args[i])
+			i++
+			b.WriteString("$" + strconv.Itoa(len(w.args)))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	w.conds = append(w.conds, b.String())
+}
+
 func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
+
+// scoped returns sql (whose arguments are args) with " AND " and the
+// scope's condition p appended, and the arguments of both.
+func scoped(sql string, args []any, p access.Pred) (string, []any) {
+	w := &where{args: args}
+	w.pred(p)
+	return sql + " AND " + w.sql(), w.args
+}
 
 // likePattern makes a case-insensitive substring pattern of user text,
 // escaping LIKE's own wildcards so they match literally.
@@ -138,10 +164,25 @@ type CustomerQuery struct {
 	TeamMemberID *string
 }
 
-func (s *Store) customerWhere(q CustomerQuery) *where {
+// customerWhere selects what q asks of the customers the caller's scope
+// sees (access.From(ctx)). A search matches emails only for a scope that
+// sees personal data: a name search cannot probe them.
+func (s *Store) customerWhere(ctx context.Context, q CustomerQuery) *where {
+	w := s.customerFilter(ctx, q)
+	w.pred(access.From(ctx).CustomerRows())
+	return w
+}
+
+// customerFilter is customerWhere without the scope's rows.
+func (s *Store) customerFilter(ctx context.Context, q CustomerQuery) *where {
+	sc := access.From(ctx)
 	w := &where{conds: []string{"registered"}}
 	if q.Search != nil && *q.Search != "" {
-		w.add(`(name ILIKE ? OR email ILIKE ?)`, likePattern(*q.Search))
+		if sc.Personal() {
+			w.add(`(name ILIKE ? OR email ILIKE ?)`, likePattern(*q.Search))
+		} else {
+			w.add(`name ILIKE ?`, likePattern(*q.Search))
+		}
 	}
 	if q.Status != nil {
 		w.add("status = ?", string(*q.Status))
@@ -158,14 +199,27 @@ func (s *Store) customerWhere(q CustomerQuery) *where {
 	return w
 }
 
-// Customers returns one page of the customers q selects, in seq order, and
-// whether more follow.
+// Customers returns one page of the customers q selects among those the
+// caller's scope sees, in seq order, and whether more follow.
+//
+// A scope of own customers (a sales rep's, a manager's) pages them one team
+// member at a time (ownPage): walking the seq index and filtering by the
+// scope would read the whole table for a team with few customers.
 func (s *Store) Customers(ctx context.Context, q CustomerQuery, p Page) ([]*model.Customer, bool, error) {
-	w := s.customerWhere(q)
-	w.add("seq > ?", p.After)
-	w.args = append(w.args, p.First+1)
-	got, err := collect(ctx, s.db, scanCustomer, `SELECT `+customerCols+` FROM `+s.customers+
-		` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	var sql string
+	var args []any
+	if team, me, ok := access.From(ctx).OwnTeam(); ok && access.From(ctx).Customers() == access.Own {
+		w := s.customerFilter(ctx, q)
+		w.add("seq > ?", p.After)
+		sql, args = ownPage(s.customers, customerCols, w, p.First+1, team, "sales_rep_id", me, "manager_id")
+	} else {
+		w := s.customerWhere(ctx, q)
+		w.add("seq > ?", p.After)
+		w.args = append(w.args, p.First+1)
+		sql, args = `SELECT `+customerCols+` FROM `+s.customers+
+			` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args
+	}
+	got, err := collect(ctx, s.db, scanCustomer, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("page of customers: %w", err)
 	}
@@ -173,12 +227,13 @@ func (s *Store) Customers(ctx context.Context, q CustomerQuery, p Page) ([]*mode
 	if more {
 		got = got[:p.First]
 	}
-	return nonNil(got), more, nil
+	return redact(ctx, nonNil(got)), more, nil
 }
 
-// CountCustomers counts the customers q selects.
+// CountCustomers counts the customers q selects among those the caller's
+// scope sees.
 func (s *Store) CountCustomers(ctx context.Context, q CustomerQuery) (int, error) {
-	w := s.customerWhere(q)
+	w := s.customerWhere(ctx, q)
 	var n int
 	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM `+s.customers+` WHERE `+w.sql(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count customers: %w", err)
@@ -195,7 +250,14 @@ type AppointmentQuery struct {
 	From, To      *time.Time
 }
 
-func (s *Store) appointmentWhere(q AppointmentQuery) *where {
+func (s *Store) appointmentWhere(ctx context.Context, q AppointmentQuery) *where {
+	w := s.appointmentFilter(q)
+	w.pred(access.From(ctx).AppointmentRows())
+	return w
+}
+
+// appointmentFilter is appointmentWhere without the scope's rows.
+func (s *Store) appointmentFilter(q AppointmentQuery) *where {
 	w := &where{conds: []string{"registered"}}
 	if q.CustomerID != nil {
 		w.add("customer_id = ?", *q.CustomerID)
@@ -215,14 +277,25 @@ func (s *Store) appointmentWhere(q AppointmentQuery) *where {
 	return w
 }
 
-// Appointments returns one page of the appointments q selects, in seq
-// order, and whether more follow.
+// Appointments returns one page of the appointments q selects among those
+// the caller's scope sees, in seq order, and whether more follow.
+// A scope of own appointments pages them one team member at a time, as
+// Customers does.
 func (s *Store) Appointments(ctx context.Context, q AppointmentQuery, p Page) ([]*model.Appointment, bool, error) {
-	w := s.appointmentWhere(q)
-	w.add("seq > ?", p.After)
-	w.args = append(w.args, p.First+1)
-	got, err := collect(ctx, s.db, scanAppointment, `SELECT `+appointmentCols+` FROM `+s.appointments+
-		` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	var sql string
+	var args []any
+	if team, _, ok := access.From(ctx).OwnTeam(); ok && access.From(ctx).Appointments() == access.Own {
+		w := s.appointmentFilter(q)
+		w.add("seq > ?", p.After)
+		sql, args = ownPage(s.appointments, appointmentCols, w, p.First+1, team, "salesperson_id", "", "")
+	} else {
+		w := s.appointmentWhere(ctx, q)
+		w.add("seq > ?", p.After)
+		w.args = append(w.args, p.First+1)
+		sql, args = `SELECT `+appointmentCols+` FROM `+s.appointments+
+			` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args
+	}
+	got, err := collect(ctx, s.db, scanAppointment, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("page of appointments: %w", err)
 	}
@@ -233,9 +306,10 @@ func (s *Store) Appointments(ctx context.Context, q AppointmentQuery, p Page) ([
 	return nonNil(got), more, nil
 }
 
-// CountAppointments counts the appointments q selects.
+// CountAppointments counts the appointments q selects among those the
+// caller's scope sees.
 func (s *Store) CountAppointments(ctx context.Context, q AppointmentQuery) (int, error) {
-	w := s.appointmentWhere(q)
+	w := s.appointmentWhere(ctx, q)
 	var n int
 	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM `+s.appointments+` WHERE `+w.sql(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count appointments: %w", err)
@@ -252,13 +326,15 @@ type AppointmentsFirstPage struct {
 
 // CustomersAppointments returns the first page (first rows, seq order) of
 // each customer's appointments with their total, in one statement: the
-// batch behind Customer.appointments.
+// batch behind Customer.appointments. Only appointments the caller's scope
+// sees are counted and listed.
 func (s *Store) CustomersAppointments(ctx context.Context, customerIDs []string, first int) ([]*AppointmentsFirstPage, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+appointmentCols+`, total FROM (
-		SELECT a.*, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS rn,
+	inner, args := scoped(`SELECT a.*, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS rn,
 		       count(*) OVER (PARTITION BY customer_id) AS total
-		FROM `+s.appointments+` a WHERE registered AND customer_id = ANY($1)) x
-		WHERE rn <= $2 ORDER BY customer_id, seq`, customerIDs, first+1)
+		FROM `+s.appointments+` a WHERE registered AND customer_id = ANY($1)`,
+		[]any{customerIDs, first + 1}, access.From(ctx).AppointmentRows())
+	rows, err := s.db.Query(ctx, `SELECT `+appointmentCols+`, total FROM (`+inner+`) x
+		WHERE rn <= $2 ORDER BY customer_id, seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("appointments of customers: %w", err)
 	}
@@ -293,6 +369,28 @@ func (s *Store) CustomersAppointments(ctx context.Context, customerIDs []string,
 	return out, nil
 }
 
+// ownPage is the page statement of a scope of own rows (see
+// access.Scope.OwnTeam): the rows of table that w selects whose teamCol is
+// one of team, or (when meCol is set) whose meCol is me, in seq order, at
+// most limit. Each team member's rows are read from the (teamCol, seq)
+// index, at most limit of them, and so are me's from (meCol, seq); the
+// union is cut at limit: a page costs at most limit rows per team member,
+// however large the table.
+func ownPage(table, cols string, w *where, limit int, team []string, teamCol, me, meCol string) (string, []any) {
+	cond := w.sql()
+	args := append(w.args, team, limit)
+	nTeam, nLimit := len(args)-1, len(args)
+	ids := fmt.Sprintf(`SELECT o.id, o.seq FROM unnest($%d::text[]) AS t(member) CROSS JOIN LATERAL (
+		SELECT id, seq FROM %s WHERE %s = t.member AND %s ORDER BY seq LIMIT $%d) o`, nTeam, table, teamCol, cond, nLimit)
+	if meCol != "" {
+		args = append(args, me)
+		ids += fmt.Sprintf(` UNION (SELECT id, seq FROM %s WHERE %s = $%d AND %s ORDER BY seq LIMIT $%d)`,
+			table, meCol, len(args), cond, nLimit)
+	}
+	return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM (%s) x ORDER BY seq LIMIT $%d) ORDER BY seq`,
+		cols, table, ids, nLimit), args
+}
+
 // extraRow scans a row's trailing columns into extra destinations.
 type extraRow struct {
 	pgx.Row
@@ -304,10 +402,12 @@ func (r extraRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.ext
 // History returns one page of the events whose stream is streamID (for a
 // customer: its own stream and its relationships account), ordered by
 // (occurredAt, area, position), and whether more follow. after is a cursor
-// from EventCursor or nil.
+// from EventCursor or nil. Events of an area the caller's scope may not
+// read (access.Scope.HiddenAreas) are left out.
 func (s *Store) History(ctx context.Context, streamID string, first int, after *string) ([]*model.Event, bool, error) {
 	w := &where{}
 	w.add("stream_id = ?", streamID)
+	w.pred(access.From(ctx).EventAreas())
 	if after != nil {
 		c, err := parseEventCursor(*after)
 		if err != nil {

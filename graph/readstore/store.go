@@ -6,6 +6,11 @@
 // Only rows the owning area has registered are visible: a customer or
 // appointment row that another area's event created early stays hidden
 // until its registering event arrives.
+//
+// Customers, appointments and deals are read within the caller's scope
+// (crm/graph/access, carried in the context): its predicate is part of
+// each statement's WHERE, so pages, counts and cursors hold only rows it
+// may see. A context without a scope sees none of them.
 package readstore
 
 import (
