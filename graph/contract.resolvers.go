@@ -29,7 +29,8 @@ func (r *appointmentConnectionResolver) TotalCount(ctx context.Context, obj *mod
 }
 
 func (r *campaignResolver) Deals(ctx context.Context, obj *model.Campaign) ([]*model.Deal, error) {
-	return r.loaders(ctx).DealsByCamp.Load(ctx, obj.ID)
+	deals, err := r.loaders(ctx).DealsByCamp.Load(ctx, obj.ID)
+	return chargeList(ctx, deals, err)
 }
 
 func (r *customerResolver) Appointments(ctx context.Context, obj *model.Customer, first *int, after *string) (*model.AppointmentConnection, error) {
@@ -168,7 +169,8 @@ func (r *queryResolver) Salesperson(ctx context.Context, id string) (*model.Sale
 }
 
 func (r *queryResolver) Salespeople(ctx context.Context, role *model.SalespersonRole) ([]*model.Salesperson, error) {
-	return r.Store.Salespeople(ctx, role)
+	people, err := r.Store.Salespeople(ctx, role)
+	return chargeList(ctx, people, err)
 }
 
 func (r *queryResolver) Appointment(ctx context.Context, id string) (*model.Appointment, error) {
@@ -184,7 +186,8 @@ func (r *queryResolver) Campaign(ctx context.Context, id string) (*model.Campaig
 }
 
 func (r *queryResolver) Campaigns(ctx context.Context, status *model.CampaignStatus) ([]*model.Campaign, error) {
-	return r.Store.Campaigns(ctx, status)
+	campaigns, err := r.Store.Campaigns(ctx, status)
+	return chargeList(ctx, campaigns, err)
 }
 
 func (r *queryResolver) Deal(ctx context.Context, id string) (*model.Deal, error) {

@@ -132,9 +132,11 @@ func NewServer(cfg Config) (*handler.Server, error) {
 	// Who may run the operation, and the scope it reads in (graph/access).
 	srv.AroundOperations(authorize(r.Store, errorPresenter(cfg.Logger)))
 	// Fresh loaders per response: a query's fields share one batch set,
-	// and each subscription push reads current rows, not a cache.
+	// and each subscription push reads current rows, not a cache. Each
+	// response also gets what the operation leaves under the complexity
+	// limit, for the lists counted by their real size (listcost.go).
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(readstore.WithLoaders(ctx, readstore.NewLoaders(r.Store, r.LoaderWait)))
+		return next(withListBudget(readstore.WithLoaders(ctx, readstore.NewLoaders(r.Store, r.LoaderWait))))
 	})
 	return srv, nil
 }

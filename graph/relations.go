@@ -132,6 +132,15 @@ func fillCustomers(ctx context.Context, w customerWants, cs []*model.Customer,
 	if err != nil {
 		return nil, err
 	}
+	if w.deals {
+		lists := make([][]*model.Deal, 0, len(rel.Deals))
+		for _, l := range rel.Deals {
+			lists = append(lists, l)
+		}
+		if err := chargeDeals(ctx, lists); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*model.Customer, len(cs))
 	for i, c := range cs {
 		if c == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,7 +87,7 @@ func TestAuthentication(t *testing.T) {
 		path, host string
 		code       int
 	}{
-		{dev, "/", "", 200}, {dev, "/metrics", "", 200}, {gw, "/", "", 404}, {gw, "/metrics", "", 404},
+		{dev, "/", "", 200}, {dev, "/metrics", "", 200}, {gw, "/", "", 404}, {gw, "/metrics", "", 200}, // startGateway switches CRM_METRICS on
 		{dev, "/", "localhost", 200}, {dev, "/", "evil.example", 421}, {dev, "/dev/users", "evil.example", 421},
 		{gw, "/graphql", "rebound.example", 421}, {dev, "/healthz", "evil.example", 200},
 	} {
@@ -101,6 +102,24 @@ func TestAuthentication(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != c.code {
 			t.Errorf("GET %s%s (Host %q): HTTP %d, want %d", c.s.url, c.path, c.host, resp.StatusCode, c.code)
+		}
+	}
+	// CRM_METRICS_ADDR moves /metrics to a listener of its own.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := ln.Addr().String()
+	ln.Close()
+	moved := startCmd(t, append(append([]string{}, env...), "CRM_AUTH_ISSUER="+dev.url+auth.DevPath, "CRM_METRICS_ADDR="+admin), "gateway")
+	for url, code := range map[string]int{moved.url + "/metrics": 404, "http://" + admin + "/metrics": 200, "http://" + admin + "/graphql": 404} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("GET %s: HTTP %d, want %d", url, resp.StatusCode, code)
 		}
 	}
 	if r := gw.gql(t, `{ __schema { queryType { name } } }`, nil); len(r.Errors) == 0 {

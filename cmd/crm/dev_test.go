@@ -57,14 +57,19 @@ func startGateway(t *testing.T, dev *system, env []string) *system {
 	return s
 }
 
-// post posts a GraphQL request body with the admin's token.
-func (s *system) post(body io.Reader) (*http.Response, error) {
+// post posts a GraphQL request body with the system's token and headers.
+func (s *system) post(body io.Reader, headers ...map[string]string) (*http.Response, error) {
 	req, err := http.NewRequest(http.MethodPost, s.url+"/graphql", body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+s.token)
+	for _, h := range headers {
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+	}
 	return http.DefaultClient.Do(req)
 }
 
@@ -155,8 +160,19 @@ type gqlResponse struct {
 
 func (s *system) gql(t *testing.T, query string, vars map[string]any) gqlResponse {
 	t.Helper()
+	return s.gqlDo(t, query, vars, nil)
+}
+
+// gqlWith runs query with extra request headers.
+func (s *system) gqlWith(t *testing.T, query string, headers map[string]string) gqlResponse {
+	t.Helper()
+	return s.gqlDo(t, query, nil, headers)
+}
+
+func (s *system) gqlDo(t *testing.T, query string, vars map[string]any, headers map[string]string) gqlResponse {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := s.post(bytes.NewReader(body))
+	resp, err := s.post(bytes.NewReader(body), headers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,10 @@ func (m *Markers) Counts(ctx context.Context, comp, sql string, args ...any) (ma
 	return out, err
 }
 
+// ClientKeySQL is the client's idempotency key of a log event, in SQL:
+// the log keeps `<command>:"<actor>":<client key>` (kit.IdempotencyKey).
+const ClientKeySQL = `regexp_replace(metadata->>'idempotencyKey', '^[^:]*:"(?:[^"\\]|\\.)*":', '')`
+
 // State reads every marker starting with prefix from the read models,
 // through searches (see MarkerSearches), and from the areas' logs.
 func (m *Markers) State(ctx context.Context, prefix string, searches map[string]string) (MarkerState, error) {
@@ -121,10 +125,9 @@ func (m *Markers) State(ctx context.Context, prefix string, searches map[string]
 		s.Read[name] = got
 	}
 	for _, area := range Areas {
-		// The log's key is "<command>:<client key>". A command may append
-		// more than its entity's event (an email claim, a calendar slot):
-		// count by type, and "*" for all of them.
-		got, err := m.Counts(ctx, area, `SELECT split_part(metadata->>'idempotencyKey', ':', 2) || '/' || type, count(*) FROM `+area+`.events
+		// A command may append more than its entity's event (an email
+		// claim, a calendar slot): count by type, and "*" for all of them.
+		got, err := m.Counts(ctx, area, `SELECT `+ClientKeySQL+` || '/' || type, count(*) FROM `+area+`.events
 			WHERE metadata->>'idempotencyKey' LIKE $1 GROUP BY 1`, "%:"+prefix+"%")
 		if err != nil {
 			return s, fmt.Errorf("log of %s: %w", area, err)

@@ -44,7 +44,7 @@ func (ch *checker) state(ctx context.Context, prefix string) (state, error) {
 	if err != nil {
 		return s, err
 	}
-	vs, err := ch.Counts(ctx, "customers", `SELECT split_part(metadata->>'idempotencyKey', ':', 2), max(version) FROM customers.events
+	vs, err := ch.Counts(ctx, "customers", `SELECT `+cluster.ClientKeySQL+`, max(version) FROM customers.events
 			WHERE type = 'CustomerUpdated' AND metadata->>'idempotencyKey' LIKE $1 GROUP BY 1`, "%:"+prefix+"%")
 	if err != nil {
 		return s, fmt.Errorf("versions of the updates: %w", err)
