@@ -101,3 +101,49 @@ func TestEveryEventCarriesTheVerifiedActor(t *testing.T) {
 		t.Errorf("%d events by %s, %d reactions on their behalf", mine, sub, reactions)
 	}
 }
+
+// TestFeedFollowsTheAccessRules subscribes a viewer to every area's feed
+// over WebSocket on the real binary: the customers area's events (personal
+// data) never reach them, the others do, in order; an admin's subscription
+// gets both.
+func TestFeedFollowsTheAccessRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and Redis")
+	}
+	admin, _ := startDev(t)
+	viewer := &system{url: admin.url, token: devTokenFor(t, admin, "viewer", 0)}
+	const feed = `subscription { eventRecorded(areas: [CUSTOMERS, CAMPAIGNS]) { area type } }`
+	vw, aw := dialWS(t, viewer, false), dialWS(t, admin, false)
+	vw.subscribe(t, "v", feed)
+	aw.subscribe(t, "a", feed)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := subscriptions(t, admin); n != 2 {
+			return fmt.Errorf("%d subscriptions", n)
+		}
+		return nil
+	})
+	admin.gql(t, `mutation { registerCustomer(input: {name: "Ada", email: "ada@example.com"}) { id } }`, nil).ok(t, "registerCustomer", &struct{}{})
+	admin.gql(t, `mutation { createCampaign(input: {name: "Spring"}) { id } }`, nil).ok(t, "createCampaign", &struct{}{})
+	types := func(w *wsClient, until string) []string {
+		var got []string
+		for {
+			m := w.read(t)
+			p, _ := m["payload"].(map[string]any)
+			d, _ := p["data"].(map[string]any)
+			e, _ := d["eventRecorded"].(map[string]any)
+			if e == nil {
+				t.Fatalf("feed answered %v", m)
+			}
+			got = append(got, fmt.Sprint(e["area"], "/", e["type"]))
+			if e["type"] == until {
+				return got
+			}
+		}
+	}
+	if got := types(vw, "CampaignCreated"); strings.Join(got, ",") != "CAMPAIGNS/CampaignCreated" {
+		t.Errorf("viewer's feed: %v", got)
+	}
+	if got := types(aw, "CampaignCreated"); len(got) < 2 || !strings.HasPrefix(got[0], "CUSTOMERS/") {
+		t.Errorf("admin's feed: %v", got)
+	}
+}

@@ -401,26 +401,23 @@ var probe = &http.Client{Timeout: 2 * time.Second}
 
 // serviceOK is httpOK for a service's log API, with the service credential.
 func (c *Cluster) serviceOK(u string) error {
+	return probeOK(u, func(req *http.Request) error { return c.Key.Authorize(req, "cluster") })
+}
+
+func httpOK(u string) error { return probeOK(u, nil) }
+
+// probeOK GETs u (through prepare, when set) and wants 200.
+func probeOK(u string, prepare func(*http.Request) error) error {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
-	if err := c.Key.Authorize(req, "cluster"); err != nil {
-		return err
+	if prepare != nil {
+		if err := prepare(req); err != nil {
+			return err
+		}
 	}
 	resp, err := probe.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return nil
-}
-
-func httpOK(u string) error {
-	resp, err := probe.Get(u)
 	if err != nil {
 		return err
 	}
