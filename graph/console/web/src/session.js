@@ -20,7 +20,7 @@ export const can = {
 
 export function load() {
   try {
-    const s = JSON.parse(sessionStorage.getItem(key) || "null");
+    const s = JSON.parse(localStorage.getItem(key) || "null");
     if (s && s.token && (!s.exp || s.exp > Date.now() / 1000)) {
       setToken(s.token);
       if (s.sub && s.dev) scheduleRenew(s);
@@ -31,14 +31,14 @@ export function load() {
 }
 
 function save(s) {
-  sessionStorage.setItem(key, JSON.stringify(s));
+  localStorage.setItem(key, JSON.stringify(s));
   setToken(s.token);
   return s;
 }
 
 export function signOut() {
   clearTimeout(renew);
-  sessionStorage.removeItem(key);
+  localStorage.removeItem(key);
   setToken("");
 }
 
