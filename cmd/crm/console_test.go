@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +132,29 @@ func TestConsole(t *testing.T) {
 		if n := b.count(a, "#agenda li[data-id]"); n != 1 {
 			t.Errorf("agenda shows %d appointments, want 1", n)
 		}
+	})
+
+	t.Run("connection lost and back", func(t *testing.T) {
+		b := b.sub(t)
+		// The browser reaches the gateway through a proxy that can drop
+		// every connection and refuse new ones: the network going away.
+		px := newFlakyProxy(t, strings.TrimPrefix(s.url, "http://"))
+		b.url = "http://" + px.addr
+		c := newUser()
+		b.signIn(c, f.repSub, "#customers")
+		b.do(c, chromedp.Navigate(b.url+"/app/#/customer/"+f.grace), chromedp.WaitVisible("#contact-form"))
+		b.waitText(c, "#connection", "Live", 5*time.Second)
+		px.setDown(true)
+		b.waitText(c, "#connection", "Connection lost", 10*time.Second)
+		b.shot(c, "connection-lost")
+		// Changed while the browser is cut off.
+		s.mutateID(t, "updateCustomer", "UpdateCustomerInput", map[string]any{"id": f.grace, "phone": "+33 1 23 45 67 89"})
+		px.setDown(false)
+		b.waitText(c, "#connection", "Live", 15*time.Second)
+		b.waitText(c, "#customer-phone", "+33123456789", 5*time.Second)
+		// And live again: the next change arrives without a reload.
+		s.mutateID(t, "updateCustomer", "UpdateCustomerInput", map[string]any{"id": f.grace, "phone": "+33 1 23 45 67 00"})
+		b.waitText(c, "#customer-phone", "+33123456700", time.Second)
 	})
 
 	t.Run("screens", func(t *testing.T) {
@@ -294,5 +320,66 @@ func (b *consoleBrowser) shot(ctx context.Context, name string) {
 	}
 	if !strings.HasPrefix(string(png[:4]), "\x89PNG") {
 		b.t.Errorf("%s: not a PNG", name)
+	}
+}
+
+// flakyProxy forwards TCP connections to target until it is set down:
+// then it closes every connection and refuses new ones until set up again.
+type flakyProxy struct {
+	addr  string
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]bool
+}
+
+func newFlakyProxy(t *testing.T, target string) *flakyProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyProxy{addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close(); p.setDown(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c, target)
+		}
+	}()
+	return p
+}
+
+func (p *flakyProxy) serve(c net.Conn, target string) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.conns[c] = true
+	p.mu.Unlock()
+	defer func() { p.mu.Lock(); delete(p.conns, c); p.mu.Unlock(); c.Close() }()
+	up, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+}
+
+func (p *flakyProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			c.Close()
+		}
 	}
 }
