@@ -173,6 +173,27 @@ func TestConsole(t *testing.T) {
 		b.shot(phone, "phone-customers")
 		b.do(phone, chromedp.Navigate(s.url+"/app/#/customer/"+f.ada), chromedp.WaitVisible("#history"))
 		b.shot(phone, "phone-customer")
+		// Roles without personal data or appointments: the screens ask
+		// only for what they may read, so nothing is refused.
+		for _, role := range []string{"marketing", "viewer"} {
+			u := newUser()
+			b.signIn(u, role, "#customers")
+			b.waitText(u, "#customer-count", "2 customers", 5*time.Second)
+			b.do(u, chromedp.Navigate(s.url+"/app/#/customer/"+f.ada), chromedp.WaitVisible("#history"))
+			b.waitText(u, "#customer-deals", "Heat pump", 5*time.Second)
+			if n := b.count(u, ".form-errors, #contact-form"); n != 0 {
+				t.Errorf("%s: the customer page shows errors or a contact form (%d)", role, n)
+			}
+			b.do(u, chromedp.Navigate(s.url+"/app/#/campaign/"+f.campaign), chromedp.WaitVisible("#pipeline"))
+			b.waitText(u, "#col-OPEN", "1", 5*time.Second)
+			if role == "viewer" {
+				b.do(u, chromedp.Navigate(s.url+"/app/#/agenda/"+f.rep), chromedp.WaitVisible("#agenda"))
+				b.waitText(u, "#agenda", "Ada Lovelace", 5*time.Second)
+				if n := b.count(u, "#schedule-form, .form-errors"); n != 0 {
+					t.Errorf("viewer: the agenda offers scheduling or shows errors (%d)", n)
+				}
+			}
+		}
 		out := newUser()
 		b.do(out, chromedp.Navigate(s.url+"/app/"), chromedp.WaitVisible(`button[data-sub="admin"]`))
 		b.shot(out, "sign-in")
