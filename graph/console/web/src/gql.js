@@ -22,9 +22,12 @@ function normalize(errs) {
 }
 
 let token = "";
-export function setToken(t) {
+// setToken sets the token of every request from now on. A new user gets a
+// new socket; a renewed token (keepSocket) is sent at the next connection
+// only, so the subscriptions running go on.
+export function setToken(t, keepSocket) {
   token = t;
-  resetSocket();
+  if (!keepSocket) resetSocket();
 }
 
 // gql runs a query or mutation; it throws a GraphQLError on errors.
@@ -51,14 +54,15 @@ export async function gql(query, variables) {
 
 // ------------------------------------------------------------ live socket
 const listeners = new Set();
-let state = { connected: false, lost: false, generation: 0 };
+let state = { connected: false, lost: false, refused: false, generation: 0 };
 function setState(s) {
   state = { ...state, ...s };
   listeners.forEach((f) => f(state));
 }
 
-// onConnection calls f with {connected, lost, generation} at each change;
-// generation counts (re)connections, so a screen refetches after a gap.
+// onConnection calls f with {connected, lost, refused, generation} at each
+// change; generation counts (re)connections, so a screen refetches after a
+// gap; refused means the server would not take the token (sign in again).
 export function onConnection(f) {
   listeners.add(f);
   f(state);
@@ -69,8 +73,12 @@ let client = null;
 function resetSocket() {
   if (client) client.dispose();
   client = null;
-  setState({ connected: false, lost: false });
+  setState({ connected: false, lost: false, refused: false });
 }
+
+// Close codes after which retrying cannot help: the token was refused
+// (4401, 4403) or the request was bad (4400).
+const final = new Set([4400, 4401, 4403]);
 
 function socket() {
   if (client) return client;
@@ -83,13 +91,13 @@ function socket() {
     lazy: false,
     keepAlive: 3000,
     retryAttempts: Infinity,
-    shouldRetry: () => true,
+    shouldRetry: (e) => !(e && final.has(e.code)),
     retryWait: (n) => new Promise((r) => setTimeout(r, Math.min(300 * 2 ** n, 3000))),
     connectionParams: () => ({ authorization: "Bearer " + token }),
     on: {
       opened: (s) => { active = s; },
       connected: () => setState({ connected: true, lost: false, generation: state.generation + 1 }),
-      closed: () => { clearTimeout(pingTimer); if (state.connected || !state.lost) setState({ connected: false, lost: true }); },
+      closed: (e) => { clearTimeout(pingTimer); setState({ connected: false, lost: true, refused: !!(e && final.has(e.code)) }); },
       // A ping with no pong in 3 s: the network is gone; close, retry.
       ping: (received) => {
         if (!received) pingTimer = setTimeout(() => { if (active && active.readyState === WebSocket.OPEN) active.close(4408, "Request Timeout"); }, 3000);

@@ -32,6 +32,7 @@ function Banner({ session }) {
     return () => { window.removeEventListener("online", f); window.removeEventListener("offline", f); };
   }, []);
   if (!session || (online && !c.lost)) return <div id="connection" class="live" aria-live="polite">{c.connected ? "Live" : ""}</div>;
+  if (c.refused) return <div id="connection" class="banner" role="alert">Connection refused: your sign-in is no longer accepted. Sign out and sign in again.</div>;
   return <div id="connection" class="banner" role="alert">Connection lost: reconnecting… Changes made meanwhile appear once it is back.</div>;
 }
 

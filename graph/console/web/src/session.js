@@ -30,9 +30,9 @@ export function load() {
   return null;
 }
 
-function save(s) {
+function save(s, renewal) {
   localStorage.setItem(key, JSON.stringify(s));
-  setToken(s.token);
+  setToken(s.token, renewal);
   return s;
 }
 
@@ -56,20 +56,20 @@ export async function devUsers() {
 function scheduleRenew(s) {
   clearTimeout(renew);
   const left = (s.exp || 0) - Date.now() / 1000 - 60;
-  renew = setTimeout(() => devSignIn(s).then(onRenew).catch(() => {}), Math.max(10, left) * 1000);
+  renew = setTimeout(() => devSignIn(s, true).then(onRenew).catch(() => {}), Math.max(10, left) * 1000);
 }
 let onRenew = () => {};
 export function onRenewed(f) { onRenew = f; }
 
-// devSignIn gets a token for a development user.
-export async function devSignIn(u) {
+// devSignIn gets a token for a development user (again, when renewal).
+export async function devSignIn(u, renewal) {
   const r = await fetch(new URL("dev/token", base), {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sub: u.sub }),
   });
   if (!r.ok) throw new Error("sign-in failed: HTTP " + r.status);
   const t = await r.json();
   const s = save({ token: t.access_token, exp: Date.now() / 1000 + t.expires_in, dev: true,
-    sub: u.sub, name: u.name, role: u.role, salespersonId: u.salespersonId || "" });
+    sub: u.sub, name: u.name, role: u.role, salespersonId: u.salespersonId || "" }, renewal);
   scheduleRenew(s);
   return s;
 }
