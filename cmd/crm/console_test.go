@@ -91,6 +91,9 @@ func TestConsole(t *testing.T) {
 		b.do(rep, chromedp.SetValue("#contact-phone", "12"), chromedp.Click("#contact-form button[type=submit]"))
 		b.waitText(rep, "#contact-phone-error", "BAD_USER_INPUT", 5*time.Second)
 		b.shot(rep, "customer")
+		if n := b.count(rep, "#team-form"); n != 0 {
+			t.Errorf("a sales rep is offered the account team form")
+		}
 		// The admin sees who changed it.
 		b.do(admin, chromedp.Navigate(s.url+"/app/#/customer/"+f.ada))
 		b.waitText(admin, "#history", "by "+f.repSub, 5*time.Second)
@@ -167,6 +170,14 @@ func TestConsole(t *testing.T) {
 		b.do(admin, chromedp.Navigate(s.url+"/app/#/customer/"+f.ada), chromedp.WaitVisible("#history"))
 		b.waitText(admin, "#history", "by ", 5*time.Second)
 		b.shot(admin, "customer-admin")
+		// An admin may change the account team: the form is there, and
+		// assigning the same team again answers without an error.
+		b.do(admin, chromedp.Click("details summary"), chromedp.WaitVisible("#team-salesRepId"))
+		b.waitText(admin, "#team-salesRepId", "Grace Hopper", 5*time.Second)
+		b.do(admin, chromedp.Click("#team-form button[type=submit]"))
+		if n := b.count(admin, "#team-form .error, #team-form .form-errors"); n != 0 {
+			t.Errorf("assigning the account team shows an error")
+		}
 		phone := newUser()
 		b.do(phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 		b.signIn(phone, f.repSub, "#customers")

@@ -103,6 +103,48 @@ function Contact({ c }) {
   );
 }
 
+// TeamForm sets the account team (admin, and a manager for their own
+// customers); its errors at the sales rep or manager field.
+function TeamForm({ c, onSaved }) {
+  const q = useQuery(() => gql(`{ salespeople { id name role } }`), []);
+  const [errors, setErrors] = useState(null);
+  const list = (q.data && q.data.salespeople) || [];
+  const submit = async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try {
+      await gql(`mutation T($input: AssignAccountTeamInput!) { assignAccountTeam(input: $input) { id } }`,
+        { input: { customerId: c.id, salesRepId: f.get("salesRepId"), managerId: f.get("managerId") || null } });
+      setErrors(null);
+      onSaved();
+    } catch (err) {
+      setErrors(errorsFor(err, ["salesRepId", "managerId"]));
+    }
+  };
+  const select = (name, label, role, value, optional) => {
+    const errs = errors && errors.byField[name];
+    return (
+      <div class={"field" + (errs ? " invalid" : "")}>
+        <label for={"team-" + name}>{label}</label>
+        <select id={"team-" + name} name={name} defaultValue={value} key={value + list.length}
+          aria-invalid={errs ? "true" : undefined} aria-describedby={errs ? "team-" + name + "-error" : undefined}>
+          {optional && <option value="">the sales rep's own manager</option>}
+          {list.filter((s) => s.role === role).map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+        </select>
+        {errs && <span id={"team-" + name + "-error"} class="error" role="alert">{errs.map((e) => <span key={e.message}><code>{e.code}</code> {e.message}</span>)}</span>}
+      </div>
+    );
+  };
+  return (
+    <form id="team-form" class="grid" noValidate onSubmit={submit}>
+      {select("salesRepId", "Sales rep", "SALES_REP", c.salesRep ? c.salesRep.id : "", false)}
+      {select("managerId", "Manager", "MANAGER", c.manager ? c.manager.id : "", true)}
+      <FormErrors errors={errors} />
+      <div class="actions"><button type="submit">Assign account team</button></div>
+    </form>
+  );
+}
+
 function Interests({ c, editable, onChanged }) {
   const [errors, setErrors] = useState(null);
   const run = async (mutation, interest, form) => {
@@ -191,6 +233,7 @@ export function CustomerPage({ id, session }) {
             <dt>Sales rep</dt><dd>{c.salesRep ? <a href={"#/agenda/" + c.salesRep.id}>{c.salesRep.name}</a> : "—"}</dd>
             <dt>Manager</dt><dd>{c.manager ? c.manager.name : "—"}</dd>
           </dl>
+          {editable && can.assignTeam(role) && <details><summary>Change the account team</summary><TeamForm c={c} onSaved={q.reload} /></details>}
           <h2>Interests</h2>
           <Interests c={c} editable={editable} onChanged={q.reload} />
           <h2>Products</h2>

@@ -16,6 +16,7 @@ export const can = {
   schedule: (r) => editors.includes(r),
   pickSalesperson: (r) => r === "admin" || r === "manager" || r === "viewer",
   closeDeal: (r) => r !== "viewer",
+  assignTeam: (r) => r === "admin" || r === "manager",
 };
 
 export function load() {
