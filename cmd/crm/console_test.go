@@ -173,6 +173,20 @@ func TestConsole(t *testing.T) {
 		b.waitText(c, "#customer-phone", "+33123456700", time.Second)
 	})
 
+	t.Run("keyboard only", func(t *testing.T) {
+		b := b.sub(t)
+		k := newUser()
+		b.do(k, chromedp.Navigate(s.url+"/app/"), chromedp.WaitVisible(`button[data-sub="admin"]`))
+		b.tabTo(k, `button[data-sub="admin"]`)
+		b.do(k, chromedp.KeyEvent("\r"), chromedp.WaitVisible("#customers"))
+		b.tabTo(k, "#search")
+		b.do(k, chromedp.KeyEvent("Barbara\r"))
+		b.waitText(k, "#customer-count", "1 customers", 5*time.Second)
+		b.tabTo(k, "#customers a")
+		b.do(k, chromedp.KeyEvent("\r"), chromedp.WaitVisible("#contact-form"))
+		b.waitText(k, "h1", "Barbara Liskov", 5*time.Second)
+	})
+
 	t.Run("screens", func(t *testing.T) {
 		b := b.sub(t)
 		b.do(admin, chromedp.Navigate(s.url+"/app/#/campaign/"+f.campaign), chromedp.WaitVisible("#pipeline"))
@@ -185,7 +199,7 @@ func TestConsole(t *testing.T) {
 		b.shot(activity, "activity")
 		b.do(admin, chromedp.Navigate(s.url+"/app/#/customer/"+f.ada), chromedp.WaitVisible("#history"))
 		b.waitText(admin, "#history", "by ", 5*time.Second)
-		b.shot(admin, "customer-admin")
+		b.shotWith(admin, "customer-admin", chromedp.FullScreenshot(100)) // the whole page: the history is below
 		// An admin may change the account team: the form is there, and
 		// assigning the same team again answers without an error.
 		b.do(admin, chromedp.Click("details summary"), chromedp.WaitVisible("#team-salesRepId"))
@@ -341,6 +355,24 @@ func (b *consoleBrowser) waitText(ctx context.Context, sel, want string, d time.
 	}
 }
 
+// tabTo presses Tab until the focused element matches sel (at most 40
+// times): the element is reachable by keyboard.
+func (b *consoleBrowser) tabTo(ctx context.Context, sel string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`!!document.activeElement && document.activeElement.matches(%q)`, sel)
+	for i := 0; i < 40; i++ {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		b.do(ctx, chromedp.KeyEvent("\t"))
+	}
+	b.t.Fatalf("%s: not reached with 40 presses of Tab", sel)
+}
+
 func (b *consoleBrowser) count(ctx context.Context, sel string) int {
 	b.t.Helper()
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
@@ -353,13 +385,19 @@ func (b *consoleBrowser) count(ctx context.Context, sel string) int {
 // shot writes a screenshot of the tab's viewport as <name>.png.
 func (b *consoleBrowser) shot(ctx context.Context, name string) {
 	b.t.Helper()
+	b.shotWith(ctx, name, chromedp.CaptureScreenshot())
+}
+
+// shotWith writes the PNG that capture takes as <name>.png.
+func (b *consoleBrowser) shotWith(ctx context.Context, name string, capture chromedp.Action[[]byte]) {
+	b.t.Helper()
 	// A tab in the background never paints: bring it to the front first.
 	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := chromedp.Call(tctx, page.BringToFront, cdp.Empty{}); err != nil {
 		b.t.Fatal(err)
 	}
-	png, err := chromedp.Run(tctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(tctx, capture)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -182,7 +182,7 @@ function summary(ev) {
   const d = ev.data || {};
   const parts = [];
   for (const [k, v] of Object.entries(d)) {
-    if (/Id$|^id$/.test(k) || v === null || typeof v === "object") continue;
+    if (/Id$|^id$|At$/.test(k) || v === null || typeof v === "object") continue;
     parts.push(`${k}: ${v}`);
   }
   return parts.slice(0, 4).join(", ");
