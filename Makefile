@@ -10,10 +10,11 @@ GO ?= go
 SETUP = GO="$(GO)" bash scripts/setup.sh
 BUILD = $(GO) build -o bin/crm ./cmd/crm
 CHECK_GENERATE = GO="$(GO)" bash scripts/check-generate.sh
+CHECK_WEB = bash scripts/web.sh check
 # Go sources gofmt checks: all but testdata, node_modules and hidden dirs.
 GO_FILES = $$(find . -name '*.go' -not -path '*/.*/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')
 
-.PHONY: run test bench chaos scale generate check-generate lint build setup fresh
+.PHONY: run test bench chaos scale generate check-generate lint build setup fresh web check-web screenshots
 
 run:
 	$(SETUP) run
@@ -29,6 +30,7 @@ test:
 	@out=$$(gofmt -l $(GO_FILES) </dev/null); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) run ./scripts/archcheck
 	$(CHECK_GENERATE)
+	$(CHECK_WEB)
 	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 
 bench:
@@ -70,6 +72,23 @@ lint:
 build:
 	$(SETUP) build
 	$(BUILD)
+
+# The console (docs/console.md): its bundle is committed, so make run and
+# make build need no Node.js. make web rebuilds it from the lockfile (npm
+# ci, vite build); check-web fails when the committed bundle is stale.
+web:
+	$(SETUP) web
+	bash scripts/web.sh build
+
+check-web:
+	$(SETUP) web
+	$(CHECK_WEB)
+
+# Screenshots of every console screen into docs/screenshots/, taken by the
+# browser test against a real crm dev (README.md shows them).
+screenshots:
+	$(SETUP) test
+	CRM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -timeout 10m -run '^TestConsole$$' ./cmd/crm
 
 setup:
 	$(SETUP) test

@@ -23,6 +23,7 @@ for _ in $(seq 1 300); do
 done
 ./bin/crm seed
 echo
+echo "Console:  http://$addr/app/   (the CRM in the browser: sign in as any demo user)"
 echo "GraphiQL: http://$addr/   (GraphQL at http://$addr/graphql; Ctrl-C stops)"
 echo "Sign in: GraphiQL's user picker; from a script, the users are at GET http://$addr/dev/users and"
 echo "  curl -s -X POST http://$addr/dev/token -d '{\"sub\": \"admin\"}'   gives a token for 'Authorization: Bearer ...'"

@@ -7,14 +7,17 @@
 # names what is missing and the one command that installs it, and fails.
 # Servers that are down are started. docs/setup.md says exactly what it does.
 #
-# Usage: scripts/setup.sh [run|test|bench|build]
+# Usage: scripts/setup.sh [run|test|bench|build|web]
 #   run    make run: Go, CA certificates, a PostgreSQL and a Redis that answer.
 #   test   make test (default): as run, plus the redis-server binary (tests
 #          start private Redis servers with it), a C compiler with the C
-#          library's headers (go test -race needs cgo) and git (make
-#          check-generate compares with the committed code).
+#          library's headers (go test -race needs cgo), git (make
+#          check-generate compares with the committed code), Node.js and
+#          npm (make check-web rebuilds the console) and Chromium (the
+#          console's browser tests).
 #   bench  make bench, chaos, scale: as run, plus the redis-server binary.
 #   build  make build, generate, lint, check-generate: Go, CA certificates.
+#   web    make web, check-web: CA certificates, Node.js and npm.
 #
 # Environment: GO (the go command, default go), CRM_DATABASE_URL (checked
 # against its server, default
@@ -29,13 +32,13 @@ set -euo pipefail
 
 mode=${1:-test}
 case "$mode" in
-run | test | bench | build) ;;
+run | test | bench | build | web) ;;
 -h | --help)
 	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 	exit 0
 	;;
 *)
-	echo "setup: unknown mode '$mode' (want run, test, bench or build)" >&2
+	echo "setup: unknown mode '$mode' (want run, test, bench, build or web)" >&2
 	exit 2
 	;;
 esac
@@ -451,6 +454,27 @@ want() {
 	want_rpm+=("${rpm[@]}")
 }
 
+# chromium_bin: the Chromium (or Chrome) the browser tests would run, or
+# fails; CRM_CHROMIUM names one explicitly.
+chromium_bin() {
+	local b
+	for b in ${CRM_CHROMIUM:-} chromium chromium-browser google-chrome; do
+		if have "$b"; then
+			command -v "$b"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# node_ok: node 18 or later and npm are installed.
+node_ok() {
+	have node && have npm || return 1
+	local v
+	v=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || return 1
+	[ "${v:-0}" -ge 18 ]
+}
+
 # find_missing: every check, no side effects (probes only).
 find_missing() {
 	ca_bundle ||
@@ -460,8 +484,14 @@ find_missing() {
 			need "a C compiler and the C library's headers (go test -race needs cgo)" "gcc libc6-dev" "gcc glibc-devel"
 		have git ||
 			need "git (make check-generate compares the generated code with the committed one)" git git
+		chromium_bin >/dev/null ||
+			need "Chromium (the console's browser tests drive it)" chromium chromium
 	fi
-	[ "$mode" = build ] && return 0
+	if [ "$mode" = test ] || [ "$mode" = web ]; then
+		node_ok ||
+			need "Node.js 18 or later and npm (make web builds the console with them)" "nodejs npm" "nodejs npm"
+	fi
+	[ "$mode" = build ] || [ "$mode" = web ] && return 0
 
 	parse_url "$pg_url" 5432
 	pg_host=$url_host pg_port=$url_port
@@ -546,7 +576,11 @@ report_tools() {
 		[ "$(cd / && "$GO" env CGO_ENABLED)" = 1 ] ||
 			die "go: cgo is disabled (CGO_ENABLED=0 in the environment or go env), but go test -race needs it: unset it"
 		have git || die "git: still not found after installing git"
-		line+=", C compiler $(cd / && "$GO" env CC), $(git --version)"
+		line+=", C compiler $(cd / && "$GO" env CC), $(git --version), $(chromium_bin || die "chromium: still not found after installing chromium")"
+	fi
+	if [ "$mode" = test ] || [ "$mode" = web ]; then
+		node_ok || die "node: still no Node.js 18+ with npm after installing nodejs npm"
+		line+=", node $(node --version), npm $(npm --version)"
 	fi
 	say "$line"
 }
@@ -556,7 +590,7 @@ main() {
 	find_missing
 	install_missing
 	report_tools
-	[ "$mode" = build ] && return 0
+	[ "$mode" = build ] || [ "$mode" = web ] && return 0
 	setup_postgres
 	setup_redis
 }

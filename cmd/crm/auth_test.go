@@ -81,13 +81,15 @@ func TestAuthentication(t *testing.T) {
 	}
 
 	// What each mode exposes: GraphiQL, introspection and /metrics under
-	// crm dev only (unless switched on); and only for loopback Host names.
+	// crm dev only (unless switched on: startGateway sets CRM_METRICS=on);
+	// the console in both; and only for loopback Host names.
 	for _, c := range []struct {
 		s          *system
 		path, host string
 		code       int
 	}{
 		{dev, "/", "", 200}, {dev, "/metrics", "", 200}, {gw, "/", "", 404}, {gw, "/metrics", "", 200}, // startGateway switches CRM_METRICS on
+		{dev, "/app/", "", 200}, {gw, "/app/", "", 200}, {gw, "/app/assets/app.js", "", 200}, {gw, "/app/", "rebound.example", 421},
 		{dev, "/", "localhost", 200}, {dev, "/", "evil.example", 421}, {dev, "/dev/users", "evil.example", 421},
 		{gw, "/graphql", "rebound.example", 421}, {dev, "/healthz", "evil.example", 200},
 	} {

@@ -77,6 +77,7 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 	if on(ex.GraphiQL, devMode) {
 		fmt.Fprintf(a.stdout, "GraphiQL: http://%s/\n", ln.Addr().String())
 	}
+	fmt.Fprintf(a.stdout, "Console: http://%s/app/\n", ln.Addr().String())
 	if dev != nil {
 		fmt.Fprintf(a.stdout, "Sign in: GraphiQL's user picker, or GET http://%[1]s/dev/users and POST http://%[1]s/dev/token {\"sub\": \"admin\"}\n", ln.Addr().String())
 	}

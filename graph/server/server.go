@@ -1,6 +1,6 @@
 // Package server assembles the gateway's HTTP endpoints around the GraphQL
-// handler: GraphiQL at "/", GraphQL at "/graphql", "/healthz", "/readyz"
-// and Prometheus metrics at "/metrics".
+// handler: GraphiQL at "/", the CRM console at "/app/", GraphQL at
+// "/graphql", "/healthz", "/readyz" and Prometheus metrics at "/metrics".
 package server
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"crm/graph/console"
 	"crm/graph/graphiql"
 )
 
@@ -61,6 +62,11 @@ func New(cfg Config) http.Handler {
 	if !cfg.NoGraphiQL {
 		mux.Handle("/", graphiql.Handler("CRM GraphQL", "/graphql", "/graphiql"))
 	}
+	// The console is static: it shows nothing without a signed-in user,
+	// so it is served wherever the gateway is (GraphiQL may be off).
+	app := console.Handler("/app")
+	mux.Handle("/app", app)
+	mux.Handle("/app/", app)
 	mux.Handle("/graphql", cfg.GraphQL)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -119,8 +125,11 @@ func metricPath(p string) string {
 	if strings.HasPrefix(p, "/dev/") {
 		return "/dev/"
 	}
-	if len(p) > 9 && p[:10] == "/graphiql/" {
+	if strings.HasPrefix(p, "/graphiql/") {
 		return "/graphiql/"
+	}
+	if p == "/app" || strings.HasPrefix(p, "/app/") {
+		return "/app/"
 	}
 	return "other"
 }

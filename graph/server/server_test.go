@@ -45,8 +45,15 @@ func TestEndpoints(t *testing.T) {
 	if code, body := get(t, srv.URL+"/"); code != 200 || !strings.Contains(body, "graphiql.min.js") {
 		t.Errorf("graphiql %d", code)
 	}
+	if code, body := get(t, srv.URL+"/app"); code != 200 || !strings.Contains(body, "./assets/app.js") {
+		t.Errorf("console (redirected from /app) %d", code)
+	}
+	if code, body := get(t, srv.URL+"/app/assets/app.js"); code != 200 || len(body) < 1000 {
+		t.Errorf("console script %d, %d bytes", code, len(body))
+	}
 	code, body := get(t, srv.URL+"/metrics")
-	if code != 200 || !strings.Contains(body, `crm_http_requests_total{code="503",path="/readyz"} 1`) {
+	if code != 200 || !strings.Contains(body, `crm_http_requests_total{code="503",path="/readyz"} 1`) ||
+		!strings.Contains(body, `crm_http_requests_total{code="200",path="/app/"} 2`) {
 		t.Errorf("metrics %d:\n%s", code, body)
 	}
 }
