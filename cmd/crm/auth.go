@@ -78,7 +78,7 @@ func devUsers(ctx context.Context, read *pgxpool.Pool) ([]auth.DevUser, error) {
 	sp, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auth.DevUser, error) {
 		var id, name, role string
 		err := r.Scan(&id, &name, &role)
-		u := auth.DevUser{Subject: "sp-" + id, Name: name, Role: auth.Sales, SalespersonID: id}
+		u := auth.DevUser{Subject: id, Name: name, Role: auth.Sales, SalespersonID: id}
 		if role == "MANAGER" {
 			u.Role = auth.Manager
 		}
