@@ -131,8 +131,19 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("crm dev refuses introspection: %+v", r.Errors)
 	}
 
+	// An anonymous body is not read: a 2 MiB one is refused for want of a
+	// token, not for its size.
+	resp, err := http.Post(dev.url+"/graphql", "application/json", strings.NewReader(strings.Repeat(" ", 2<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous 2 MiB body: HTTP %d, want 401", resp.StatusCode)
+	}
+
 	// The development issuer exists only under crm dev.
-	resp, err := http.Get(gw.url + "/dev/users")
+	resp, err = http.Get(gw.url + "/dev/users")
 	if err != nil {
 		t.Fatal(err)
 	}

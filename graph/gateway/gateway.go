@@ -177,7 +177,9 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	srv.Use(limits)
-	gql := deadlines(graph.LimitBody(correlate(auth.Middleware(cfg.Auth, srv)), 1<<20))
+	// Authentication comes before the body is read: an anonymous caller
+	// cannot make the gateway buffer a megabyte.
+	gql := deadlines(correlate(auth.Middleware(cfg.Auth, graph.LimitBody(srv, 1<<20))))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crm_subscriptions",
 		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers() + fd.Subscribers()) }))
