@@ -16,7 +16,8 @@ import (
 
 // TestConsoleOIDC signs in to a crm gateway's console with the
 // Authorization Code flow with PKCE against crm dev's development issuer
-// (another origin), for real: the console offers "Sign in with
+// (another origin), for real: an answer (?code&state) to no sign-in of
+// this browser is refused; the console offers "Sign in with
 // <issuer host>", the issuer's page lists its users, choosing the sales
 // rep returns to the gateway's console signed in as her, with her
 // customers, and the code is gone from the address bar.
@@ -54,6 +55,14 @@ func TestConsoleOIDC(t *testing.T) {
 		t.Fatalf("start Chromium %s: %v", chromium, err)
 	}
 	b := &consoleBrowser{t: t, url: gw.url, shots: t.TempDir()}
+
+	// An answer to no sign-in of this browser is refused, and its code
+	// leaves the address bar.
+	b.do(ctx, chromedp.Navigate(gw.url+"/app/?code=forged&state=forged"), chromedp.WaitVisible("#oidc-signin"))
+	b.waitText(ctx, ".signin .error", "not of a sign-in started here", 5*time.Second)
+	if at, err := chromedp.Run(ctx, chromedp.Location()); err != nil || at != gw.url+"/app/" {
+		t.Fatalf("after a forged answer the console is at %s (%v)", at, err)
+	}
 
 	host := strings.TrimPrefix(dev.url, "http://")
 	b.do(ctx, chromedp.Navigate(gw.url+"/app/"), chromedp.WaitVisible("#oidc-signin"))
