@@ -30,6 +30,7 @@ export function load() {
       if (s.oidc) scheduleOidc(s);
       return s;
     }
+    if (s && s.oidc) expired = true; // ask to sign in again, saying why
   } catch (e) { /* a broken entry: sign in again */ }
   return null;
 }
