@@ -76,6 +76,10 @@ type Config struct {
 	// Auth says which bearer tokens the gateway accepts (CRM_AUTH_*,
 	// auth.go); crm dev runs its own issuer.
 	Auth auth.Config
+	// ClientID is the console's public client id at the issuer
+	// (CRM_AUTH_CLIENT_ID): set, the console at /app signs in with the
+	// issuer (Authorization Code flow with PKCE, docs/auth.md).
+	ClientID string
 	// Expose says what the gateway serves besides /graphql (auth.go).
 	Expose Exposure
 
@@ -117,6 +121,7 @@ func configFromEnv(getenv func(string) string) Config {
 		ServiceURLs:  map[string]string{},
 		ServiceAddrs: map[string]string{},
 		Auth:         authFromEnv(get),
+		ClientID:     get("CRM_AUTH_CLIENT_ID", ""),
 		Expose:       exposureFromEnv(get),
 	}
 	serviceAddr := get("CRM_SERVICE_ADDR", "")

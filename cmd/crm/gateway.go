@@ -14,6 +14,7 @@ import (
 
 	"crm/eventlog"
 	"crm/graph/auth"
+	"crm/graph/console"
 	"crm/graph/gateway"
 	"crm/projector"
 )
@@ -40,12 +41,14 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 	}
 	defer ln.Close()
 	authn, dev := p.auth, http.Handler(nil)
+	app := console.Settings{Issuer: cfg.Auth.Issuer, ClientID: cfg.ClientID}
 	if authn == nil { // crm dev: its own issuer on the gateway's address
 		iss, err := devAuth(ln, cfg, p.readPool)
 		if err != nil {
 			return err
 		}
 		authn, dev = iss.Verifier(), iss.Handler()
+		app = console.Settings{Issuer: iss.Issuer(), ClientID: cfg.ClientID, Dev: true}
 	}
 	devMode, ex := dev != nil, cfg.Expose
 	metrics := on(ex.Metrics, devMode) || ex.MetricsAddr != ""
@@ -55,7 +58,7 @@ func serveGateway(ctx context.Context, a *app, cfg Config, p gatewayParts) error
 	}
 	gw, err := gateway.New(gateway.Config{ReadPool: p.readPool, Schema: readComponent, Redis: p.rdb, Namespace: cfg.Namespace,
 		ServiceURLs: p.urls, HTTPClient: p.client, ServiceKey: cfg.ServiceKey, Heads: p.heads, AllowedOrigins: allowedOrigins(a), Logger: a.logger, FeedBuffer: cfg.FeedBuffer,
-		Auth: authn, Dev: dev, DisableIntrospection: !on(ex.Introspection, devMode), NoGraphiQL: !on(ex.GraphiQL, devMode),
+		Auth: authn, Dev: dev, Console: app, DisableIntrospection: !on(ex.Introspection, devMode), NoGraphiQL: !on(ex.GraphiQL, devMode),
 		NoMetrics: !metrics || ex.MetricsAddr != "", AllowedHosts: hosts, Limits: ex.Limits, Collectors: []prometheus.Collector{dbCalls}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

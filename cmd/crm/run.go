@@ -117,7 +117,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "  CRM_REDIS_URL, CRM_NAMESPACE, CRM_<AREA>_URL, CRM_SERVICE_ADDR, CRM_DB_MAX_CONNS")
 	fmt.Fprintln(w, "  CRM_SERVICE_KEY (required but for dev: the key services, gateways and projectors share)")
 	fmt.Fprintln(w, "  CRM_AUTH_ISSUER (required by gateway), CRM_AUTH_AUDIENCE, CRM_AUTH_KEYS_FILE, CRM_AUTH_ROLE_CLAIM,")
-	fmt.Fprintln(w, "  CRM_AUTH_SALESPERSON_CLAIM, CRM_ALLOWED_HOSTS, CRM_GRAPHIQL, CRM_INTROSPECTION, CRM_METRICS,")
+	fmt.Fprintln(w, "  CRM_AUTH_SALESPERSON_CLAIM, CRM_AUTH_CLIENT_ID, CRM_ALLOWED_HOSTS, CRM_GRAPHIQL, CRM_INTROSPECTION, CRM_METRICS,")
 	fmt.Fprintln(w, "  CRM_METRICS_ADDR, CRM_RATE_MUTATIONS, CRM_RATE_QUERY_POINTS, CRM_MAX_SOCKETS_PER_USER,")
 	fmt.Fprintln(w, "  CRM_MAX_SUBSCRIPTIONS_PER_USER (docs/auth.md)")
 	fmt.Fprintln(w, "(see README.md and shared/contract/CONTRACT.md for meanings and defaults).")

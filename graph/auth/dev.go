@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -39,6 +40,20 @@ type DevIssuer struct {
 	// TTL is the lifetime of the tokens it issues (default 1 hour); a
 	// token request may ask for less.
 	TTL time.Duration
+	// CodeTTL is how long an authorization code of /dev/authorize may be
+	// redeemed at /dev/token (default 60 s); each is redeemable once.
+	CodeTTL time.Duration
+
+	mu    sync.Mutex
+	codes map[string]devCode
+	now   func() time.Time
+}
+
+// devCode is an authorization code awaiting redemption: who signed in,
+// for which client and redirect URI, and the PKCE challenge.
+type devCode struct {
+	sub, clientID, redirectURI, challenge, nonce string
+	expires                                      time.Time
 }
 
 // DevPath is where the development issuer is mounted; its issuer URL is
@@ -59,7 +74,8 @@ func NewDevIssuer(issuer, audience string, users func(ctx context.Context) ([]De
 	if err != nil {
 		return nil, err
 	}
-	return &DevIssuer{issuer: strings.TrimSuffix(issuer, "/"), audience: audience, key: key, signer: signer, users: users, TTL: time.Hour}, nil
+	return &DevIssuer{issuer: strings.TrimSuffix(issuer, "/"), audience: audience, key: key, signer: signer, users: users, TTL: time.Hour,
+		CodeTTL: time.Minute, codes: map[string]devCode{}, now: time.Now}, nil
 }
 
 // Issuer is the issuer URL.
@@ -93,7 +109,7 @@ func (d *DevIssuer) Sign(u DevUser, ttl time.Duration) (string, time.Duration, e
 	if ttl <= 0 || ttl > d.TTL {
 		ttl = d.TTL
 	}
-	now := time.Now()
+	now := d.clock()
 	claims := map[string]any{DefaultRoleClaim: string(u.Role), "name": u.Name}
 	if u.SalespersonID != "" {
 		claims[DefaultSalespersonClaim] = u.SalespersonID
@@ -102,6 +118,14 @@ func (d *DevIssuer) Sign(u DevUser, ttl time.Duration) (string, time.Duration, e
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)), Expiry: jwt.NewNumericDate(now.Add(ttl))}).
 		Claims(claims).Serialize()
 	return tok, ttl, err
+}
+
+// clock is the issuer's time (tests move it).
+func (d *DevIssuer) clock() time.Time {
+	d.mu.Lock()
+	now := d.now
+	d.mu.Unlock()
+	return now()
 }
 
 // Handler serves the issuer's endpoints under DevPath.
@@ -116,6 +140,10 @@ func (d *DevIssuer) Handler() http.Handler {
 		devJSON(w, http.StatusOK, users)
 	})
 	mux.HandleFunc("POST "+DevPath+"/token", func(w http.ResponseWriter, r *http.Request) {
+		if isForm(r) { // OpenID Connect: the authorization code grant
+			d.codeToken(w, r)
+			return
+		}
 		var req struct {
 			Sub       string `json:"sub"`
 			ExpiresIn int    `json:"expires_in"`
@@ -131,11 +159,33 @@ func (d *DevIssuer) Handler() http.Handler {
 		}
 		devJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(ttl.Seconds())})
 	})
+	// A browser on another origin (a crm gateway's console) posts the code
+	// grant as a form, a simple request; the preflight is answered too,
+	// for clients that send one.
+	mux.HandleFunc("OPTIONS "+DevPath+"/token", func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", o)
+			h.Set("Access-Control-Allow-Methods", "POST")
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			h.Add("Vary", "Origin")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET "+DevPath+"/authorize", d.authorizePage)
+	mux.HandleFunc("POST "+DevPath+"/authorize", d.authorize)
 	mux.HandleFunc("GET "+DevPath+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*") // public; consoles on other origins read it
 		devJSON(w, http.StatusOK, map[string]any{"issuer": d.issuer, "jwks_uri": d.issuer + "/jwks",
+			"authorization_endpoint": d.issuer + "/authorize", "token_endpoint": d.issuer + "/token",
+			"response_types_supported": []string{"code"}, "grant_types_supported": []string{"authorization_code"},
+			"code_challenge_methods_supported": []string{"S256"}, "scopes_supported": []string{"openid", "profile"},
+			"subject_types_supported": []string{"public"}, "token_endpoint_auth_methods_supported": []string{"none"},
 			"id_token_signing_alg_values_supported": []string{string(jose.ES256)}})
 	})
 	mux.HandleFunc("GET "+DevPath+"/jwks", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		devJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: d.key.Public(), KeyID: "dev-1", Algorithm: string(jose.ES256), Use: "sig"}}})
 	})
 	return mux

@@ -15,7 +15,7 @@ import (
 )
 
 func TestHandler(t *testing.T) {
-	h := Handler("/app")
+	h := Handler("/app", Settings{Issuer: "https://id.example.com/realms/crm", ClientID: "console"})
 	get := func(path, etag string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		if etag != "" {
@@ -44,6 +44,19 @@ func TestHandler(t *testing.T) {
 		if rec := get(p, ""); rec.Code != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", p, rec.Code)
 		}
+	}
+	// The page may connect to the issuer (discovery, token endpoint).
+	if c := page.Header().Get("Content-Security-Policy"); !strings.Contains(c, "connect-src 'self' https://id.example.com;") {
+		t.Errorf("CSP %q does not allow the issuer's origin", c)
+	}
+	if c := get("/app/config.json", ""); c.Code != http.StatusOK || c.Header().Get("Content-Type") != "application/json" ||
+		c.Body.String() != `{"issuer":"https://id.example.com/realms/crm","clientId":"console","dev":false}` {
+		t.Errorf("config.json: %d %v %s", c.Code, c.Header(), c.Body)
+	}
+	dev := httptest.NewRecorder()
+	Handler("/app", Settings{Issuer: "http://127.0.0.1:8080/dev", Dev: true}).ServeHTTP(dev, httptest.NewRequest(http.MethodGet, "/app/", nil))
+	if c := dev.Header().Get("Content-Security-Policy"); !strings.Contains(c, "connect-src 'self';") {
+		t.Errorf("crm dev's CSP %q: want connections to its own origin only", c)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"crm/eventlog/svcauth"
 	"crm/graph"
 	"crm/graph/auth"
+	"crm/graph/console"
 	"crm/graph/feed"
 	"crm/graph/limit"
 	"crm/graph/live"
@@ -66,6 +67,8 @@ type Config struct {
 	// Dev, when set, is the development issuer's handler, served under
 	// auth.DevPath (crm dev only).
 	Dev http.Handler
+	// Console are the console's settings (how its users sign in).
+	Console console.Settings
 	// NoGraphiQL and NoMetrics leave "/" and /metrics unserved (Gateway's
 	// Metrics serves the latter on an admin listener); AllowedHosts are
 	// the Host names the gateway answers for (server.Config).
@@ -185,7 +188,7 @@ func New(cfg Config) (*Gateway, error) {
 		Help: "Open GraphQL subscriptions of this gateway."}, func() float64 { return float64(hub.Subscribers() + fd.Subscribers()) }))
 	reg.MustRegister(&lagCollector{status: res.Status})
 	reg.MustRegister(cfg.Collectors...)
-	h := server.New(server.Config{GraphQL: gql, Dev: cfg.Dev, Registry: reg, NoGraphiQL: cfg.NoGraphiQL, NoMetrics: cfg.NoMetrics,
+	h := server.New(server.Config{GraphQL: gql, Dev: cfg.Dev, Console: cfg.Console, Registry: reg, NoGraphiQL: cfg.NoGraphiQL, NoMetrics: cfg.NoMetrics,
 		AllowedHosts: cfg.AllowedHosts, Ready: func(ctx context.Context) error {
 			if err := cfg.ReadPool.Ping(ctx); err != nil {
 				return errors.New("read database: " + err.Error())

@@ -31,6 +31,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Dev, when set, serves /dev/ (the development issuer of crm dev).
 	Dev http.Handler
+	// Console are the console's settings (how its users sign in), served
+	// at /app/config.json.
+	Console console.Settings
 	// NoGraphiQL leaves "/" unserved; NoMetrics leaves /metrics unserved
 	// (serve Metrics(Registry) on an admin listener instead).
 	NoGraphiQL, NoMetrics bool
@@ -64,7 +67,7 @@ func New(cfg Config) http.Handler {
 	}
 	// The console is static: it shows nothing without a signed-in user,
 	// so it is served wherever the gateway is (GraphiQL may be off).
-	app := console.Handler("/app")
+	app := console.Handler("/app", cfg.Console)
 	mux.Handle("/app", app)
 	mux.Handle("/app/", app)
 	mux.Handle("/graphql", cfg.GraphQL)

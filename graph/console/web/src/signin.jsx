@@ -1,13 +1,37 @@
-// Sign in: crm dev's users, one button each; a pasted token otherwise.
+// Sign in: crm dev's users, one button each; the configured issuer's
+// sign-in page (when the gateway names the console's client id); a pasted
+// token otherwise.
 import { useEffect, useState } from "preact/hooks";
-import { devSignIn, devUsers, tokenSignIn } from "./session.js";
+import { devSignIn, devUsers, oidcFinish, oidcPending, oidcStart, settings, tokenSignIn, wasExpired } from "./session.js";
 import { Title } from "./ui.jsx";
+
+function hostOf(issuer) {
+  try {
+    return new URL(issuer).host;
+  } catch (e) {
+    return issuer;
+  }
+}
 
 export function SignIn({ onSignedIn }) {
   const [users, setUsers] = useState(null);
+  const [cfg, setCfg] = useState(null);
+  const [busy, setBusy] = useState(oidcPending);
   const [error, setError] = useState("");
-  useEffect(() => { devUsers().then(setUsers); }, []);
+  useEffect(() => {
+    devUsers().then(setUsers);
+    settings().then(setCfg);
+    if (oidcPending()) {
+      oidcFinish().then(onSignedIn, (e) => { setBusy(false); setError(e.message); });
+    }
+  }, []);
   const pick = (u) => devSignIn(u).then(onSignedIn, (e) => setError(e.message));
+  const issuer = cfg && !cfg.dev && cfg.clientId && cfg.issuer ? cfg : null;
+  const start = () => {
+    setBusy(true);
+    setError("");
+    oidcStart(issuer).catch((e) => { setBusy(false); setError(e.message); });
+  };
   const paste = (e) => {
     e.preventDefault();
     try {
@@ -20,6 +44,16 @@ export function SignIn({ onSignedIn }) {
     <section class="signin">
       <Title>Sign in</Title>
       {error && <p class="error" role="alert">{error}</p>}
+      {!error && wasExpired() && <p class="notice" role="status">Your sign-in has expired: sign in again.</p>}
+      {busy && <p role="status">Signing in…</p>}
+      {issuer && (
+        <>
+          <h2>Your organization</h2>
+          <p>
+            <button type="button" id="oidc-signin" disabled={busy} onClick={start}>Sign in with {hostOf(issuer.issuer)}</button>
+          </p>
+        </>
+      )}
       {users && users.length > 0 && (
         <>
           <h2>Development users</h2>
