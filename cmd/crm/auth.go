@@ -120,8 +120,12 @@ type Exposure struct {
 	AllowedHosts []string
 	// Limits are the per-user abuse controls (limitsFromEnv).
 	Limits limit.Config
-	bad    []string // variables with a value that is not one they take
+	bad    []badSetting // variables with a value that is not one they take
 }
+
+// badSetting is a variable set to a value it does not take, and what it
+// takes.
+type badSetting struct{ name, want string }
 
 func exposureFromEnv(get func(name, def string) string) Exposure {
 	var e Exposure
@@ -136,12 +140,12 @@ func exposureFromEnv(get func(name, def string) string) Exposure {
 			v := false
 			return &v
 		}
-		e.bad = append(e.bad, name)
+		e.bad = append(e.bad, badSetting{name, "want on or off"})
 		return nil
 	}
 	e.Introspection, e.GraphiQL, e.Metrics = flag("CRM_INTROSPECTION"), flag("CRM_GRAPHIQL"), flag("CRM_METRICS")
 	e.MetricsAddr = get("CRM_METRICS_ADDR", "")
-	var bad []string
+	var bad []badSetting
 	e.Limits, bad = limitsFromEnv(get)
 	e.bad = append(e.bad, bad...)
 	for _, h := range strings.Split(get("CRM_ALLOWED_HOSTS", ""), ",") {
@@ -153,12 +157,8 @@ func exposureFromEnv(get func(name, def string) string) Exposure {
 }
 
 func validateExposure(e Exposure, check func(name string, err error)) {
-	for _, name := range e.bad {
-		if strings.HasPrefix(name, "CRM_RATE_") || strings.HasPrefix(name, "CRM_MAX_") {
-			check(name, errors.New("want a number (per user) or off"))
-			continue
-		}
-		check(name, errors.New("want on or off"))
+	for _, b := range e.bad {
+		check(b.name, errors.New(b.want))
 	}
 	if e.MetricsAddr != "" {
 		check("CRM_METRICS_ADDR", validateAddr(e.MetricsAddr))
@@ -188,7 +188,7 @@ func (e Exposure) allowedHosts(ln net.Listener) []string {
 // CRM_RATE_MUTATIONS and CRM_RATE_QUERY_POINTS (per second),
 // CRM_MAX_SOCKETS_PER_USER, CRM_MAX_SUBSCRIPTIONS_PER_USER; "off" (or 0)
 // lifts one. bad lists the variables that are neither.
-func limitsFromEnv(get func(name, def string) string) (c limit.Config, bad []string) {
+func limitsFromEnv(get func(name, def string) string) (c limit.Config, bad []badSetting) {
 	c = limit.Defaults
 	num := func(name string, into *float64) {
 		switch v := strings.ToLower(get(name, "")); v {
@@ -198,7 +198,7 @@ func limitsFromEnv(get func(name, def string) string) (c limit.Config, bad []str
 		default:
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil || n < 0 || n > 1e9 {
-				bad = append(bad, name)
+				bad = append(bad, badSetting{name, "want a number (per user) or off"})
 				return
 			}
 			*into = n

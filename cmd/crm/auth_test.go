@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -41,7 +42,17 @@ func TestAuthentication(t *testing.T) {
 	otherIss, _ := auth.NewDevIssuer("http://127.0.0.1:1/dev", "crm", nil)
 	wrongIss, _, _ := otherIss.Sign(auth.DevUser{Subject: "admin", Role: auth.Admin}, time.Hour)
 	short := devTokenFor(t, dev, "admin", 1)
-	time.Sleep(2100 * time.Millisecond) // short expires
+	testenv.Eventually(t, 10*time.Second, func() error { // until short has expired
+		r, err := dev.post(strings.NewReader(`{"query":"{ __typename }"}`), map[string]string{"Authorization": "Bearer " + short})
+		if err != nil {
+			return err
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("the 1 s token is still accepted: HTTP %d", r.StatusCode)
+		}
+		return nil
+	})
 	bad := map[string]string{"none": "", "garbage": "Bearer abc.def.ghi", "not bearer": "Basic YWRtaW46YWRtaW4=",
 		"forged": "Bearer " + forged, "wrong audience": "Bearer " + wrongAud, "wrong issuer": "Bearer " + wrongIss, "expired": "Bearer " + short}
 

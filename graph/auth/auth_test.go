@@ -149,16 +149,7 @@ func TestRoleClaims(t *testing.T) {
 // keys file, as an air-gapped one does.
 func TestDiscovery(t *testing.T) {
 	ctx := context.Background()
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	d := newDev(t, srv.URL+DevPath)
-	mux.Handle(DevPath+"/", d.Handler())
-
-	v, err := NewVerifier(ctx, Config{Issuer: d.Issuer(), Audience: "crm"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, srv, v := serveDev(t)
 	tok := devToken(t, srv.URL, "ada")
 	if p, err := v.Verify(ctx, tok); err != nil || p.Role != Admin {
 		t.Fatalf("verify over JWKS: %+v %v", p, err)
@@ -191,6 +182,22 @@ func TestDiscovery(t *testing.T) {
 			t.Fatalf("%s: %+v %v", name, p, err)
 		}
 	}
+}
+
+// serveDev serves a development issuer over HTTP, as crm dev does, and
+// returns it with a verifier that discovers it (its keys over HTTP).
+func serveDev(t *testing.T) (*DevIssuer, *httptest.Server, *Verifier) {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	d := newDev(t, srv.URL+DevPath)
+	mux.Handle(DevPath+"/", d.Handler())
+	v, err := NewVerifier(context.Background(), Config{Issuer: d.Issuer(), Audience: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, srv, v
 }
 
 // devToken gets a token the way scripts do: POST /dev/token.

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -21,15 +20,7 @@ import (
 // expired code are refused.
 func TestDevCodeFlow(t *testing.T) {
 	ctx := context.Background()
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	d := newDev(t, srv.URL+DevPath)
-	mux.Handle(DevPath+"/", d.Handler())
-	v, err := NewVerifier(ctx, Config{Issuer: d.Issuer(), Audience: "crm"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, srv, v := serveDev(t)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	resp, err := http.Get(d.Issuer() + "/.well-known/openid-configuration")

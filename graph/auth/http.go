@@ -27,13 +27,18 @@ func Bearer(header string) string {
 	return strings.TrimSpace(tok)
 }
 
+// IsWebSocket reports whether r asks to upgrade to a WebSocket.
+func IsWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
 // Middleware authenticates every request but WebSocket upgrades (those
 // authenticate in connection_init, see WebsocketInit): a missing or refused
 // bearer token is answered 401 with a GraphQL error whose code is
 // UNAUTHENTICATED, and next never runs.
 func Middleware(a Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if IsWebSocket(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -234,7 +233,7 @@ const (
 // the read deadline for the connection's next request, not the write one).
 func deadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if auth.IsWebSocket(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -215,9 +215,7 @@ func (s *Store) Customers(ctx context.Context, q CustomerQuery, p Page) ([]*mode
 	} else {
 		w := s.customerWhere(ctx, q)
 		w.add("seq > ?", p.After)
-		w.args = append(w.args, p.First+1)
-		sql, args = `SELECT `+customerCols+` FROM `+s.customers+
-			` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args
+		sql, args = seqPage(s.customers, customerCols, w, p.First+1)
 	}
 	got, err := collect(ctx, s.db, scanCustomer, sql, args...)
 	if err != nil {
@@ -291,9 +289,7 @@ func (s *Store) Appointments(ctx context.Context, q AppointmentQuery, p Page) ([
 	} else {
 		w := s.appointmentWhere(ctx, q)
 		w.add("seq > ?", p.After)
-		w.args = append(w.args, p.First+1)
-		sql, args = `SELECT `+appointmentCols+` FROM `+s.appointments+
-			` WHERE `+w.sql()+` ORDER BY seq LIMIT $`+strconv.Itoa(len(w.args)), w.args
+		sql, args = seqPage(s.appointments, appointmentCols, w, p.First+1)
 	}
 	got, err := collect(ctx, s.db, scanAppointment, sql, args...)
 	if err != nil {
@@ -376,6 +372,13 @@ func (s *Store) CustomersAppointments(ctx context.Context, customerIDs []string,
 // index, at most limit of them, and so are me's from (meCol, seq); the
 // union is cut at limit: a page costs at most limit rows per team member,
 // however large the table.
+// seqPage is the statement of a page of table's rows that match w, in seq
+// order, at most limit of them.
+func seqPage(table, cols string, w *where, limit int) (string, []any) {
+	args := append(w.args, limit)
+	return `SELECT ` + cols + ` FROM ` + table + ` WHERE ` + w.sql() + ` ORDER BY seq LIMIT $` + strconv.Itoa(len(args)), args
+}
+
 func ownPage(table, cols string, w *where, limit int, team []string, teamCol, me, meCol string) (string, []any) {
 	cond := w.sql()
 	args := append(w.args, team, limit)
