@@ -201,8 +201,14 @@ func logBudget(logger *slog.Logger, b []poolBudget) {
 }
 
 // tunePool applies the budget's settings to a pool configuration: at most
-// size connections (0: pgx's default), none kept open while idle, and the
-// process kind's application_name unless the URL sets one.
+// size connections (0: pgx's default), none kept open while idle, the
+// process kind's application_name unless the URL sets one, and
+// plan_cache_mode=force_custom_plan unless the URL sets it: every
+// statement is planned for its values and the table as it is. PostgreSQL's
+// default keeps, after five runs, a generic plan made for the table's size
+// then; for a table that fills from empty that is a sequential scan, kept
+// until autovacuum first analyzes the table (TestPoolsPlanForTheTableAsItIs).
+// Planning each lookup again costs less than that scan (docs/plans.md).
 func tunePool(pcfg *pgxpool.Config, size int32, name string) {
 	if size > 0 {
 		pcfg.MaxConns = size
@@ -211,11 +217,14 @@ func tunePool(pcfg *pgxpool.Config, size int32, name string) {
 	pcfg.MaxConnIdleTime = poolIdleTime
 	pcfg.HealthCheckPeriod = poolHealthCheck
 	rp := pcfg.ConnConfig.RuntimeParams
+	if rp == nil {
+		rp = map[string]string{}
+		pcfg.ConnConfig.RuntimeParams = rp
+	}
 	if name != "" && rp["application_name"] == "" {
-		if rp == nil {
-			rp = map[string]string{}
-			pcfg.ConnConfig.RuntimeParams = rp
-		}
 		rp["application_name"] = name
+	}
+	if rp["plan_cache_mode"] == "" {
+		rp["plan_cache_mode"] = "force_custom_plan"
 	}
 }

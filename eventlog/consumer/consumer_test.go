@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"crm/eventlog"
 	"crm/eventlog/testenv"
@@ -409,4 +413,74 @@ func TestBatchLostMidwayLeavesNothing(t *testing.T) {
 	if st := c.c.Stats(); st.DeadLettered != 0 || st.Applied != 101 {
 		t.Errorf("stats %+v: want 101 applied, none parked", st)
 	}
+}
+
+// One command's events in two partitions, relayed in one pipeline, reach a
+// consumer that waits on its streams together and are applied in one
+// transaction: Redis before 7.2 wakes a blocked XREAD with the one stream
+// that got an entry, and the consumer then takes what the others hold.
+// Not parallel: it tells the consumer's blocked read apart in CLIENT LIST.
+func TestOneCommandAcrossPartitionsIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	a, s := newArea(t), newSink(t)
+	rdb, ns := testenv.Redis(t)
+	opt := *rdb.Options()
+	opt.ClientName = ns
+	named := redis.NewClient(&opt)
+	t.Cleanup(func() { named.Close() })
+	startRelay(t, a, rdb, ns)
+	var mu sync.Mutex
+	txOf := map[string]int64{}
+	s.extra = HandlerFunc(func(ctx context.Context, b *Batch, ev eventlog.Event) (any, error) {
+		b.QueryRow(func(row pgx.Row) error {
+			var tx int64
+			err := row.Scan(&tx)
+			mu.Lock()
+			txOf[ev.ID] = tx
+			mu.Unlock()
+			return err
+		}, `SELECT txid_current()`)
+		return ev.ID, nil
+	})
+	cfg := testConfig(t, s, a, named, ns)
+	cfg.Block = time.Minute
+	startConsumer(t, cfg, nil)
+	first, second := "cmd-0", ""
+	for i := 1; second == ""; i++ {
+		if id := fmt.Sprintf("cmd-%d", i); eventlog.Partition(id, testParts) != eventlog.Partition(first, testParts) {
+			second = id
+		}
+	}
+	touched := []eventlog.NewEvent{{Type: "Touched", Data: json.RawMessage(`{}`)}}
+	for round := range 2 {
+		// Blocked in XREAD for a second or more: past the short reads that
+		// follow traffic, waiting on every partition.
+		testenv.Eventually(t, 20*time.Second, func() error {
+			list, err := rdb.ClientList(ctx).Result()
+			if err != nil {
+				return err
+			}
+			for _, c := range strings.Split(list, "\n") {
+				if strings.Contains(c, " name="+ns+" ") && strings.Contains(c, " cmd=xread") &&
+					strings.Contains(c, " flags=b ") && !strings.Contains(c, " idle=0 ") {
+					return nil
+				}
+			}
+			return errors.New("the consumer is not waiting on its streams")
+		})
+		res, err := a.log.AppendMulti(ctx, eventlog.Metadata{},
+			eventlog.StreamAppend{StreamID: first, ExpectedVersion: eventlog.AnyVersion, Events: touched},
+			eventlog.StreamAppend{StreamID: second, ExpectedVersion: eventlog.AnyVersion, Events: touched})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.waitApplied(t, 2*(round+1), 20*time.Second)
+		mu.Lock()
+		one, two := txOf[res.Events[0].ID], txOf[res.Events[1].ID]
+		mu.Unlock()
+		if one != two {
+			t.Errorf("round %d: the command's two events were applied in transactions %d and %d; want one", round, one, two)
+		}
+	}
+	s.verify(t, a)
 }

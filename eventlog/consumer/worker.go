@@ -263,6 +263,36 @@ func (l *loop) read(ps []*part) error {
 			block = min(block, max(time.Until(pt.holdUntil), time.Millisecond))
 		}
 	}
+	select {
+	case <-l.m.changed:
+		return nil // ownership changed: sync first
+	default:
+	}
+	got, err := l.xread(ps, block)
+	if errors.Is(err, redis.Nil) {
+		l.settling = max(l.settling-1, 0)
+		return l.idle(ps)
+	}
+	l.idleRelayed, l.settling = -1, 2
+	if err != nil || len(got) != 1 || len(ps) == 1 {
+		return err
+	}
+	// Redis (before 7.2) answers a blocked XREAD with the one stream that
+	// woke it, although the relay sends a batch's entries to their
+	// partitions in one pipeline: take what the other partitions already
+	// hold, without waiting, so that the events of one command in different
+	// partitions make one batch and one transaction, not one per wake-up.
+	rest := slices.DeleteFunc(slices.Clone(ps), func(pt *part) bool { return pt.key == got[0] })
+	if _, err := l.xread(rest, -1); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	return nil
+}
+
+// xread reads the streams of ps after what each has read, waiting up to
+// block for an entry (-1: not at all), queues what it gets and returns the
+// streams it got entries of; redis.Nil when there were none.
+func (l *loop) xread(ps []*part, block time.Duration) ([]string, error) {
 	args := &redis.XReadArgs{Count: int64(l.c.cfg.BatchSize), Block: block}
 	for _, pt := range ps {
 		args.Streams = append(args.Streams, pt.key)
@@ -270,31 +300,24 @@ func (l *loop) read(ps []*part) error {
 	for _, pt := range ps {
 		args.Streams = append(args.Streams, eventlog.EntryID(pt.readTo))
 	}
-	select {
-	case <-l.m.changed:
-		return nil // ownership changed: sync first
-	default:
-	}
 	res, err := l.rd.read(l.ctx, args)
-	if errors.Is(err, redis.Nil) {
-		l.settling = max(l.settling-1, 0)
-		return l.idle(ps)
-	}
-	l.idleRelayed, l.settling = -1, 2
 	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return nil, err
+		}
 		if l.stopping() {
-			return errStopping
+			return nil, errStopping
 		}
-		return fmt.Errorf("read streams: %w", err)
+		return nil, fmt.Errorf("read streams: %w", err)
 	}
+	got := make([]string, 0, len(res))
 	for _, s := range res {
-		pt := l.byKey(s.Stream)
-		if pt == nil {
-			continue
+		if pt := l.byKey(s.Stream); pt != nil {
+			l.decode(pt, s.Messages)
+			got = append(got, s.Stream)
 		}
-		l.decode(pt, s.Messages)
 	}
-	return nil
+	return got, nil
 }
 
 func (l *loop) byKey(key string) *part {
