@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"crm/eventlog"
@@ -150,8 +152,14 @@ func fresh[T any](ctx context.Context, id string, byID func(context.Context, []s
 }
 
 // mutate runs a command, once the caller may run it on t (see guard), and
-// answers its entity as the read side has it.
-func mutate[T any](ctx context.Context, r *Resolver, t target, area, name, projection string, input any,
+// answers its entity as the read side has it. When the selection asks for
+// the entity's id alone, the answer is that id, without reading the row:
+// the command named it, and the projection has applied it (the wait of
+// command) all the same.
+func mutate[T any, P interface {
+	*T
+	SetID(string)
+}](ctx context.Context, r *Resolver, t target, area, name, projection string, input any,
 	byID func(context.Context, []string) ([]*T, error)) (*T, error) {
 	if err := r.guard(ctx, t); err != nil {
 		return nil, err
@@ -160,7 +168,27 @@ func mutate[T any](ctx context.Context, r *Resolver, t target, area, name, proje
 	if err != nil {
 		return nil, err
 	}
+	if idOnly(ctx) {
+		v := new(T)
+		P(v).SetID(id)
+		return v, nil
+	}
 	return fresh(ctx, id, byID)
+}
+
+// idOnly reports whether the selection of the field being resolved is its
+// id (and __typename) and nothing else; a fragment counts as more.
+func idOnly(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || len(fc.Field.Selections) == 0 {
+		return false
+	}
+	for _, s := range fc.Field.Selections {
+		if f, ok := s.(*ast.Field); !ok || (f.Name != "id" && f.Name != "__typename") {
+			return false
+		}
+	}
+	return true
 }
 
 // subscribe turns the changes filter accepts into a stream of entities

@@ -95,7 +95,7 @@ func processBudget(cfg Config, kind, area string) []poolBudget {
 	case "projector":
 		return []poolBudget{{"crm-projector", cfg.poolSize(projectorConns())}}
 	case "gateway":
-		return []poolBudget{{"crm-gateway", cfg.poolSize(gatewayConns)}}
+		return []poolBudget{{gatewayPool, cfg.poolSize(gatewayConns)}}
 	case "verify":
 		var b []poolBudget
 		for _, u := range distinctURLs(cfg) {
@@ -112,6 +112,7 @@ func processBudget(cfg Config, kind, area string) []poolBudget {
 				b = append(b, poolBudget{"crm-dev-consumers", n})
 			}
 		}
+		b = append(b, poolBudget{devGatewayPool, cfg.poolSize(gatewayConns)})
 		for _, a := range areas {
 			b = append(b, poolBudget{"crm-relay-" + a, relayConns})
 		}
@@ -153,15 +154,17 @@ func sharing(cfg Config, u string) []string {
 }
 
 // devLogSize is crm dev's main pool on database u: the needs of the
-// services and the gateway whose database it is, capped.
+// services whose database it is, capped (0: none). The gateway has a pool
+// of its own (gatewayPools).
 func devLogSize(cfg Config, u string) int32 {
 	var n int32
 	for _, c := range sharing(cfg, u) {
-		if c == readComponent {
-			n += gatewayConns
-		} else {
+		if c != readComponent {
 			n += serviceLogConns
 		}
+	}
+	if n == 0 {
+		return 0
 	}
 	return cfg.poolSize(min(n, devPoolCap))
 }
@@ -200,15 +203,27 @@ func logBudget(logger *slog.Logger, b []poolBudget) {
 	logger.Info("postgres connection budget", args...)
 }
 
+// The gateway's pools: crm gateway's, and crm dev's pool for its gateway.
+const (
+	gatewayPool    = "crm-gateway"
+	devGatewayPool = "crm-dev-gateway"
+)
+
 // tunePool applies the budget's settings to a pool configuration: at most
-// size connections (0: pgx's default), none kept open while idle, the
-// process kind's application_name unless the URL sets one, and
-// plan_cache_mode=force_custom_plan unless the URL sets it: every
-// statement is planned for its values and the table as it is. PostgreSQL's
-// default keeps, after five runs, a generic plan made for the table's size
-// then; for a table that fills from empty that is a sequential scan, kept
-// until autovacuum first analyzes the table (TestPoolsPlanForTheTableAsItIs).
-// Planning each lookup again costs less than that scan (docs/plans.md).
+// size connections (0: pgx's default), none kept open while idle, and the
+// process kind's application_name unless the URL sets one.
+//
+// The gateway's pools also get plan_cache_mode=force_custom_plan unless
+// the URL sets it: each of its reads is planned for its values and for
+// the table as it is. PostgreSQL's default keeps, after five runs of a
+// prepared statement, a generic plan made for the table's size then; for
+// a read model that fills from empty that is a sequential scan, kept
+// until autovacuum first analyzes the table, and the gateway's lookup of
+// each mutation's entity read read.customers whole
+// (TestPoolsPlanForTheTableAsItIs, docs/plans.md). The write side keeps
+// the default: its statements are inserts, upserts on keys and the
+// checkpoint function, which a generic plan serves well, and planning
+// each of them again cost a third of PostgreSQL's CPU under load.
 func tunePool(pcfg *pgxpool.Config, size int32, name string) {
 	if size > 0 {
 		pcfg.MaxConns = size
@@ -224,7 +239,7 @@ func tunePool(pcfg *pgxpool.Config, size int32, name string) {
 	if name != "" && rp["application_name"] == "" {
 		rp["application_name"] = name
 	}
-	if rp["plan_cache_mode"] == "" {
+	if (name == gatewayPool || name == devGatewayPool) && rp["plan_cache_mode"] == "" {
 		rp["plan_cache_mode"] = "force_custom_plan"
 	}
 }

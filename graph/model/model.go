@@ -201,3 +201,20 @@ type AppointmentConnection struct {
 	PageInfo *PageInfo                              `json:"pageInfo"`
 	Count    func(ctx context.Context) (int, error) `json:"-"`
 }
+
+// SetID sets the customer's id: a mutation whose selection asks for its
+// entity's id and nothing else answers with it, without reading the row
+// (graph.mutate).
+func (c *Customer) SetID(id string) { c.ID = id }
+
+// SetID sets the salesperson's id (see Customer.SetID).
+func (p *Salesperson) SetID(id string) { p.ID = id }
+
+// SetID sets the appointment's id (see Customer.SetID).
+func (a *Appointment) SetID(id string) { a.ID = id }
+
+// SetID sets the campaign's id (see Customer.SetID).
+func (c *Campaign) SetID(id string) { c.ID = id }
+
+// SetID sets the deal's id (see Customer.SetID).
+func (d *Deal) SetID(id string) { d.ID = id }

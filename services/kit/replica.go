@@ -92,9 +92,20 @@ func NewReplica(cfg ReplicaConfig) *Replica {
 }
 
 // Handler applies the source area's events to the replica, in the
-// consumer's batch.
+// consumer's batch: one statement per batch for all its events (nothing
+// else reads the replica within a batch). The statement folds the
+// batch's changes of one entity in their order, as applying them one by
+// one would: the last non-empty status, the attributes merged with later
+// values winning, the position of the last; then merges the result into
+// the row (an empty status keeps the row's).
 func (r *Replica) Handler() consumer.Handler {
-	q := "INSERT INTO " + r.schema + `.replica AS r (area, id, status, attrs, position) VALUES ($1, $2, $3, $4, $5)
+	q := `INSERT INTO ` + r.schema + `.replica AS r (area, id, status, attrs, position)
+		SELECT u.a, u.i, coalesce((array_agg(u.s ORDER BY u.n DESC) FILTER (WHERE u.s <> ''))[1], ''),
+			coalesce(jsonb_object_agg(e.key, e.value ORDER BY u.n) FILTER (WHERE e.key IS NOT NULL), '{}'),
+			(array_agg(u.p ORDER BY u.n DESC))[1]
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]::jsonb[], $5::bigint[]) WITH ORDINALITY AS u(a, i, s, j, p, n)
+			LEFT JOIN LATERAL jsonb_each(u.j) e ON true
+		GROUP BY u.a, u.i
 		ON CONFLICT (area, id) DO UPDATE SET status = coalesce(nullif(excluded.status, ''), r.status),
 		attrs = r.attrs || excluded.attrs, position = excluded.position`
 	return consumer.HandlerFunc(func(_ context.Context, b *consumer.Batch, ev eventlog.Event) (any, error) {
@@ -103,11 +114,13 @@ func (r *Replica) Handler() consumer.Handler {
 			return nil, err
 		}
 		for _, c := range changes {
-			attrs := c.Attrs
-			if attrs == nil {
-				attrs = map[string]any{}
+			attrs := []byte("{}")
+			if c.Attrs != nil {
+				if attrs, err = json.Marshal(c.Attrs); err != nil {
+					return nil, fmt.Errorf("replica of %s: attributes of %s: %w", r.source, c.ID, err)
+				}
 			}
-			b.Exec(q, r.source, c.ID, c.Status, attrs, ev.Position)
+			b.Rows(q, r.source, c.ID, c.Status, string(attrs), ev.Position)
 		}
 		return nil, nil
 	})
