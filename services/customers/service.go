@@ -79,14 +79,22 @@ type ArchiveCustomer struct {
 func (s *Service) Register(ctx context.Context, cmd *RegisterCustomer, req kit.Request) (wire.Result, error) {
 	id := ids.New(ids.Customer)
 	return s.x.Run(ctx, req.Meta, req.Expected, func(ctx context.Context) (kit.Plan, error) {
+		// The customer's stream is new; its email's claim stream is too,
+		// unless the email was ever used: guess so first (kit.Plan.Guessed),
+		// and read the claim only when the append says it exists.
 		claimID := contract.EmailClaimStreamID(cmd.Email)
-		claim, claimV, err := s.loadClaim(ctx, claimID)
-		if err != nil {
-			return kit.Plan{}, err
+		var claim domain.EmailClaim
+		var claimV int64
+		guess := kit.MayGuess(ctx)
+		if !guess {
+			var err error
+			if claim, claimV, err = s.loadClaim(ctx, claimID); err != nil {
+				return kit.Plan{}, err
+			}
 		}
 		evs, err := domain.Customer{}.Register(domain.RegisterCustomer{CustomerID: id, Name: cmd.Name, Email: cmd.Email,
 			Phone: cmd.Phone, Address: cmd.Address.domain()}, claim, s.now())
-		return kit.Plan{Primary: id, Events: kit.Events(evs), Versions: map[string]int64{id: 0, claimID: claimV}}, err
+		return kit.Plan{Primary: id, Events: kit.Events(evs), Versions: map[string]int64{id: 0, claimID: claimV}, Guessed: guess}, err
 	})
 }
 

@@ -1,16 +1,22 @@
 package customers_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
 	"crm/eventlog/errcode"
 	"crm/eventlog/ids"
+	"crm/eventlog/testenv"
 	"crm/services/customers"
 	"crm/services/kit"
 	"crm/services/kit/kittest"
@@ -160,4 +166,77 @@ func TestIdempotentRetry(t *testing.T) {
 	}
 	// The same key on another command is another key.
 	kittest.Post(t, h, "archive-customer", map[string]any{"idempotencyKey": "k-1", "id": first.StreamID}).OK(t)
+}
+
+// readCounter counts the statements that read a stream or look up an
+// idempotency key before an append.
+type readCounter struct{ n atomic.Int64 }
+
+func (c *readCounter) count(sql string) {
+	if strings.Contains(sql, "WHERE stream_id = $1") || strings.Contains(sql, "idempotency WHERE key = $1") {
+		c.n.Add(1)
+	}
+}
+
+func (c *readCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.count(d.SQL)
+	return ctx
+}
+
+func (c *readCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *readCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	for _, q := range d.Batch.QueuedQueries {
+		c.count(q.SQL)
+	}
+	return ctx
+}
+
+func (c *readCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *readCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// A registration guesses that its email was never used: it reads nothing
+// before its append. An email used before (its customer archived) fails
+// the guess, and the registration is decided again on the claim as read.
+func TestRegistrationOfANewEmailReadsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, schema := testenv.Schema(t)
+	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &readCounter{}
+	cfg.ConnConfig.Tracer = reads
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := eventlog.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(ctx, eventlog.Config{Pool: pool, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	h := kit.Mux(l, kittest.Key(), customers.NewService(l).Routes(slog.Default())...)
+
+	before := reads.n.Load()
+	first := kittest.Post(t, h, "register-customer", map[string]any{"name": "Ada", "email": "ada@example.com", "idempotencyKey": "k"}).OK(t)
+	if n := reads.n.Load() - before; n != 0 {
+		t.Errorf("registering a new email read %d times before appending", n)
+	}
+	again := kittest.Post(t, h, "register-customer", map[string]any{"name": "Ada", "email": "ada@example.com", "idempotencyKey": "k"}).OK(t)
+	if !again.Duplicate || again.StreamID != first.StreamID {
+		t.Errorf("the repeated registration answered %+v, first %+v", again, first)
+	}
+	kittest.Post(t, h, "register-customer", map[string]any{"name": "Bob", "email": "ada@example.com"}).Refused(t, errcode.Conflict, "email")
+	kittest.Post(t, h, "archive-customer", map[string]any{"id": first.StreamID}).OK(t)
+	before = reads.n.Load()
+	reused := kittest.Post(t, h, "register-customer", map[string]any{"name": "Ada", "email": "ada@example.com"}).OK(t)
+	if reused.StreamID == first.StreamID || reads.n.Load() == before {
+		t.Errorf("re-registering a freed email: %+v, %d reads", reused, reads.n.Load()-before)
+	}
 }

@@ -38,7 +38,25 @@ type Plan struct {
 	// event goes to must be here: it is appended at that expected version,
 	// so a decision made on stale state loses the race and is retried.
 	Versions map[string]int64
+	// Guessed says the decision read nothing and took every stream it
+	// appends to for new (Versions 0): a command that creates an entity
+	// and claims a unique value may guess so on its first attempt
+	// (MayGuess). The append checks the guess, so it costs no read: a
+	// stream that exists after all fails it with a version conflict, and
+	// the command is decided again on the streams as read; a repeated
+	// idempotency key answers the first outcome, as the lookup Run skips
+	// for a guess would have.
+	Guessed bool
 }
+
+// MayGuess reports whether a decision may guess (Plan.Guessed): only on
+// the first attempt of a command, never after a guess failed.
+func MayGuess(ctx context.Context) bool {
+	first, _ := ctx.Value(firstAttemptKey{}).(bool)
+	return first
+}
+
+type firstAttemptKey struct{}
 
 // Executor runs the commands of one area against its log.
 type Executor struct {
@@ -56,7 +74,7 @@ type Executor struct {
 
 // Run decides and appends one command. When meta carries an idempotency
 // key already recorded, it returns the first outcome (Duplicate) without
-// deciding. With expected set (the client's expectedVersion), a primary
+// deciding; a guessed decision (Plan.Guessed) learns it from the append. With expected set (the client's expectedVersion), a primary
 // stream at another version is CONFLICT; otherwise a lost race is decided
 // again on fresh state, up to MaxAttempts times.
 //
@@ -79,16 +97,17 @@ func (x *Executor) Run(ctx context.Context, meta eventlog.Metadata, expected *in
 		attempts = 10
 	}
 	for attempt := 1; ; attempt++ {
-		dctx := ctx
+		dctx := context.WithValue(ctx, firstAttemptKey{}, attempt == 1)
 		if pl != nil && !pl.done {
-			dctx = context.WithValue(ctx, pendingLookupKey{}, pl)
+			dctx = context.WithValue(dctx, pendingLookupKey{}, pl)
 		}
 		plan, err := decide(dctx)
-		if pl != nil && !pl.done {
+		if pl != nil && !pl.done && (err != nil || !plan.Guessed) {
 			pl.prev, pl.found, pl.err = x.Log.Lookup(ctx, pl.key)
 			pl.done = true
 		}
-		if pl != nil && attempt == 1 {
+		if pl != nil && pl.done && !pl.answered {
+			pl.answered = true
 			if pl.err != nil {
 				return wire.Result{}, unavailable(pl.err)
 			}
@@ -310,12 +329,13 @@ func Events[E DomainEvent](evs []E) []DomainEvent {
 // pendingLookup is a command's idempotency check waiting to ride with the
 // first Load of its decision (see Executor.Run).
 type pendingLookup struct {
-	log   *eventlog.Log
-	key   string
-	done  bool
-	found bool
-	prev  eventlog.AppendResult
-	err   error
+	log      *eventlog.Log
+	key      string
+	done     bool // looked up
+	answered bool // and acted on
+	found    bool
+	prev     eventlog.AppendResult
+	err      error
 }
 
 type pendingLookupKey struct{}
