@@ -2,9 +2,10 @@ package eventlog
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -157,7 +158,7 @@ func scanEvents(rows pgx.Rows) ([]Event, error) {
 		ev := e
 		ev.Data = data
 		ev.RecordedAt = e.RecordedAt.UTC()
-		if err := json.Unmarshal(meta, &ev.Metadata); err != nil {
+		if err := segjson.Unmarshal(meta, &ev.Metadata); err != nil {
 			return fmt.Errorf("event %d metadata: %w", e.Position, err)
 		}
 		evs = append(evs, ev)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // The Redis transport's wire format, shared by the relay (writer) and the
@@ -100,7 +102,7 @@ func DecodeEntry(values map[string]any) (ev Event, prev int64, err error) {
 	if meta, err = str(fieldMeta); err != nil {
 		return
 	}
-	if err = json.Unmarshal([]byte(meta), &ev.Metadata); err != nil {
+	if err = segjson.Unmarshal([]byte(meta), &ev.Metadata); err != nil {
 		err = fmt.Errorf("stream entry: metadata: %w", err)
 		return
 	}

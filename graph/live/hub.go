@@ -5,11 +5,12 @@ package live
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -113,7 +114,7 @@ func (h *Hub) follow(ctx context.Context, ps *redis.PubSub) {
 			}
 			// One commit of one consumer: an announcement per projection.
 			var as []Announcement
-			if err := json.Unmarshal([]byte(m.Payload), &as); err != nil {
+			if err := segjson.Unmarshal([]byte(m.Payload), &as); err != nil {
 				h.log.Warn("live: bad announcement", "err", err)
 				continue
 			}

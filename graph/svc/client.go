@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	segjson "github.com/segmentio/encoding/json"
+
 	"github.com/google/uuid"
 
 	"crm/eventlog/errcode"
@@ -214,7 +216,7 @@ func (c *Client) attempt(ctx context.Context, area, url string, raw []byte, meta
 		return wire.Result{}, true, errcode.Wrap(errcode.Unavailable, fmt.Errorf("HTTP %d", resp.StatusCode), "the %s service is unavailable", area)
 	}
 	var res wire.Result
-	if err := json.Unmarshal(data, &res); err != nil {
+	if err := segjson.Unmarshal(data, &res); err != nil {
 		return wire.Result{}, true, errcode.Wrap(errcode.Unavailable, err, "the %s service answered garbage", area)
 	}
 	return res, false, nil
