@@ -15,6 +15,7 @@ import (
 	"crm/graph/access"
 	"crm/graph/auth"
 	"crm/graph/live"
+	"crm/graph/readstore"
 	"crm/graph/svc"
 	"crm/projector"
 	"crm/services/wire"
@@ -141,7 +142,7 @@ func actor(ctx context.Context) string {
 // team): the entity itself is read in access.Everything, its nested fields
 // in the caller's scope.
 func fresh[T any](ctx context.Context, id string, byID func(context.Context, []string) ([]*T, error)) (*T, error) {
-	got, err := byID(access.WithScope(ctx, access.Everything()), []string{id})
+	got, err := byID(readstore.PlanEach(access.WithScope(ctx, access.Everything())), []string{id})
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func subscribe[T any](ctx context.Context, r *Resolver, filter func(live.Change)
 		for c := range changes {
 			v, err := r.sharedCache().Load(c, func() (any, error) {
 				// Not the subscriber's context: others share this read.
-				rctx, cancel := context.WithTimeout(access.WithScope(context.WithoutCancel(ctx), access.Everything()), 10*time.Second)
+				rctx, cancel := context.WithTimeout(readstore.PlanEach(access.WithScope(context.WithoutCancel(ctx), access.Everything())), 10*time.Second)
 				defer cancel()
 				got, err := byID(rctx, []string{c.ID})
 				if err != nil || len(got) == 0 {

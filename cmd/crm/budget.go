@@ -95,7 +95,7 @@ func processBudget(cfg Config, kind, area string) []poolBudget {
 	case "projector":
 		return []poolBudget{{"crm-projector", cfg.poolSize(projectorConns())}}
 	case "gateway":
-		return []poolBudget{{gatewayPool, cfg.poolSize(gatewayConns)}}
+		return []poolBudget{{"crm-gateway", cfg.poolSize(gatewayConns)}}
 	case "verify":
 		var b []poolBudget
 		for _, u := range distinctURLs(cfg) {
@@ -112,7 +112,6 @@ func processBudget(cfg Config, kind, area string) []poolBudget {
 				b = append(b, poolBudget{"crm-dev-consumers", n})
 			}
 		}
-		b = append(b, poolBudget{devGatewayPool, cfg.poolSize(gatewayConns)})
 		for _, a := range areas {
 			b = append(b, poolBudget{"crm-relay-" + a, relayConns})
 		}
@@ -154,17 +153,15 @@ func sharing(cfg Config, u string) []string {
 }
 
 // devLogSize is crm dev's main pool on database u: the needs of the
-// services whose database it is, capped (0: none). The gateway has a pool
-// of its own (gatewayPools).
+// services and the gateway whose database it is, capped.
 func devLogSize(cfg Config, u string) int32 {
 	var n int32
 	for _, c := range sharing(cfg, u) {
-		if c != readComponent {
+		if c == readComponent {
+			n += gatewayConns
+		} else {
 			n += serviceLogConns
 		}
-	}
-	if n == 0 {
-		return 0
 	}
 	return cfg.poolSize(min(n, devPoolCap))
 }
@@ -203,27 +200,9 @@ func logBudget(logger *slog.Logger, b []poolBudget) {
 	logger.Info("postgres connection budget", args...)
 }
 
-// The gateway's pools: crm gateway's, and crm dev's pool for its gateway.
-const (
-	gatewayPool    = "crm-gateway"
-	devGatewayPool = "crm-dev-gateway"
-)
-
 // tunePool applies the budget's settings to a pool configuration: at most
 // size connections (0: pgx's default), none kept open while idle, and the
 // process kind's application_name unless the URL sets one.
-//
-// The gateway's pools also get plan_cache_mode=force_custom_plan unless
-// the URL sets it: each of its reads is planned for its values and for
-// the table as it is. PostgreSQL's default keeps, after five runs of a
-// prepared statement, a generic plan made for the table's size then; for
-// a read model that fills from empty that is a sequential scan, kept
-// until autovacuum first analyzes the table, and the gateway's lookup of
-// each mutation's entity read read.customers whole
-// (TestPoolsPlanForTheTableAsItIs, docs/plans.md). The write side keeps
-// the default: its statements are inserts, upserts on keys and the
-// checkpoint function, which a generic plan serves well, and planning
-// each of them again cost a third of PostgreSQL's CPU under load.
 func tunePool(pcfg *pgxpool.Config, size int32, name string) {
 	if size > 0 {
 		pcfg.MaxConns = size
@@ -232,14 +211,11 @@ func tunePool(pcfg *pgxpool.Config, size int32, name string) {
 	pcfg.MaxConnIdleTime = poolIdleTime
 	pcfg.HealthCheckPeriod = poolHealthCheck
 	rp := pcfg.ConnConfig.RuntimeParams
-	if rp == nil {
-		rp = map[string]string{}
-		pcfg.ConnConfig.RuntimeParams = rp
-	}
 	if name != "" && rp["application_name"] == "" {
+		if rp == nil {
+			rp = map[string]string{}
+			pcfg.ConnConfig.RuntimeParams = rp
+		}
 		rp["application_name"] = name
-	}
-	if (name == gatewayPool || name == devGatewayPool) && rp["plan_cache_mode"] == "" {
-		rp["plan_cache_mode"] = "force_custom_plan"
 	}
 }

@@ -59,10 +59,9 @@ func (s *lazySource) Head(ctx context.Context) (int64, error) {
 // start; only the gateway listens, the services are reached in-process.
 func runDev(ctx context.Context, a *app, cfg Config) error {
 	// Two pools per database, each sized by the components sharing it
-	// (budget.go): one for logs and the services' reads, one for the
+	// (budget.go): one for logs, reads and the gateway, one for the
 	// consumers' apply transactions (a reaction holds one of those while it
-	// reads and appends through the first); and the gateway's pool on the
-	// read database.
+	// reads and appends through the first).
 	pools := newPoolSet(cfg.DatabaseURLs, func(u string) (*pgxpool.Pool, error) {
 		return openPool(ctx, u, devLogSize(cfg, u), "crm-dev")
 	})
@@ -109,11 +108,10 @@ func runDev(ctx context.Context, a *app, cfg Config) error {
 		urls[area] = "http://" + area
 		runners = append(runners, ar.Run)
 	}
-	readPool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(gatewayConns), devGatewayPool)
+	readPool, err := pools.get(readComponent)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	defer readPool.Close()
 	if err := projector.Migrate(ctx, readPool, readComponent, projector.All()...); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

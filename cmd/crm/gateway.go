@@ -112,7 +112,7 @@ func allowedOrigins(a *app) []string {
 
 // runGateway runs the gateway alone, reaching the services over HTTP.
 func runGateway(ctx context.Context, a *app, cfg Config) error {
-	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(gatewayConns), gatewayPool)
+	pool, err := openPool(ctx, cfg.DatabaseURLs[readComponent], cfg.poolSize(gatewayConns), "crm-gateway")
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

@@ -254,8 +254,28 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
+// PlanEach returns ctx marking the by-id reads made with it to be planned
+// for their values each time (an unnamed statement: pgx
+// QueryExecModeCacheDescribe), not on the generic plan PostgreSQL keeps
+// for a statement prepared on the connection. That plan is made for the
+// table's size after five runs; for a read model that fills from empty it
+// is a sequential scan, kept until autovacuum first analyzes the table,
+// and a mutation's answer read read.customers whole while a bulk of
+// registrations filled it. The gateway reads a mutation's entity and each
+// change a subscription pushes so (docs/plans.md); queries keep the
+// prepared statements, whose plans serve tables whose size the planner
+// knows.
+func PlanEach(ctx context.Context) context.Context {
+	return context.WithValue(ctx, planEachKey{}, true)
+}
+
+type planEachKey struct{}
+
 // collect runs a query and scans every row with scan.
 func collect[T any](ctx context.Context, db Querier, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	if each, _ := ctx.Value(planEachKey{}).(bool); each {
+		args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
+	}
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
