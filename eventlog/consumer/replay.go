@@ -32,8 +32,10 @@ func Replay(ctx context.Context, tx pgx.Tx, h Handler, evs []eventlog.Event, ski
 	// rebuild's or verify's scratch tables): a generic plan cached while
 	// they were small (a sequential scan joined per key) would make each
 	// page slower than the last, so plan each statement for the tables as
-	// they are. The setting ends with tx.
-	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+	// they are. And no JIT: a page's statements (a thousand keys) pass its
+	// cost threshold, and compiling them took a tenth of PostgreSQL's CPU
+	// in a rebuild, for statements that run once. The settings end with tx.
+	if _, err := tx.Exec(ctx, "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	err := applyUnder(ctx, tx, h, evs)
