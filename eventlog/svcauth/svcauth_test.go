@@ -150,3 +150,26 @@ func TestRequireAndTransport(t *testing.T) {
 		t.Fatalf("signed: %d %q", resp.StatusCode, body.String())
 	}
 }
+
+// A token Verify remembers is refused once it expires, as one it checks
+// for the first time; another key's cache knows nothing of it.
+func TestRememberedTokenExpires(t *testing.T) {
+	t.Parallel()
+	k := Random()
+	tok, err := k.Sign("user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // checked, then remembered
+		if sub, err := k.Verify(tok); err != nil || sub != "user-1" {
+			t.Fatalf("fresh token: %q %v", sub, err)
+		}
+	}
+	if _, err := Random().Verify(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("another key accepted it: %v", err)
+	}
+	k.now = func() time.Time { return time.Now().Add(TokenLifetime + Leeway + time.Second) }
+	if _, err := k.Verify(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("remembered token past its expiry: %v", err)
+	}
+}
