@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	segjson "github.com/segmentio/encoding/json"
-
 	"github.com/jackc/pgx/v5"
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // MaxReadLimit caps the events one read returns.
