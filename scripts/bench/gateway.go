@@ -488,7 +488,7 @@ func gwThroughput(ctx context.Context, o options, e *env, dbURL string, dev *crm
 		title: "Gateway: mutations and queries through `crm dev` vs raw SQL",
 		note: fmt.Sprintf("The real binary, `crm dev` (services, projector and gateway in one process), on a fresh database seeded with `crm seed`, driven over HTTP by closed-loop clients "+
 			"(each sends its next request when the previous one is answered). "+
-			"Mutation: `registerCustomer` (command, append, relay, projection, read-your-writes wait) at %d clients and at 1; "+
+			"Mutation: `registerCustomer(input: $i) { id }` (command, append, relay, projection, read-your-writes wait; selecting the id alone, the answer reads no row: docs/graphql.md) at %d clients and at 1; "+
 			"baseline: the raw one-row `INSERT` transaction of the appends section, remeasured here at %d callers and at 1. "+
 			"Query: `%s` at %d clients; baseline: one pgx `SELECT` of the same 20 rows with the loaders' joins (sales rep, next appointment, deal stages). "+
 			"Order: raw select, query, raw INSERT at %d, the idle count, `registerCustomer` at %d (counted: next two tables), raw INSERT at 1, `registerCustomer` at 1. "+
