@@ -74,9 +74,10 @@ type Executor struct {
 
 // Run decides and appends one command. When meta carries an idempotency
 // key already recorded, it returns the first outcome (Duplicate) without
-// deciding; a guessed decision (Plan.Guessed) learns it from the append. With expected set (the client's expectedVersion), a primary
-// stream at another version is CONFLICT; otherwise a lost race is decided
-// again on fresh state, up to MaxAttempts times.
+// deciding; a guessed decision (Plan.Guessed) learns it from the append.
+// With expected set (the client's expectedVersion), a primary stream at
+// another version is CONFLICT; otherwise a lost race is decided again on
+// fresh state, up to MaxAttempts times.
 //
 // An append whose outcome is unknown (the connection was lost while COMMIT
 // was on the wire) is resolved by its idempotency key: recorded, Run
