@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -275,12 +276,45 @@ func (s *RedisServer) Stop() {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
+// FreeAddr returns a loopback address with a port free at the moment, for
+// a server a test or harness starts (and may restart) on it. The port is
+// below the kernel's ephemeral range (net.ipv4.ip_local_port_range): one
+// of that range, which is what listening on port 0 hands out, can be taken
+// meanwhile by any outgoing connection (another process's pooled
+// PostgreSQL or Redis client) as its local port, and the server started or
+// restarted on it later finds it in use (a scale run once saw a service
+// restart five times on "address already in use").
+func FreeAddr() (string, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low <= from+1000 {
+		return "", fmt.Errorf("ephemeral ports start at %d: no room below them for listeners", low)
+	}
+	for range 200 {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(from+mrand.IntN(low-from)))
+		if err != nil {
+			continue // taken
+		}
+		defer ln.Close()
+		return ln.Addr().String(), nil
+	}
+	return "", fmt.Errorf("no free port below %d on 127.0.0.1", low)
 }
 
 // Eventually calls cond until it returns nil or the deadline passes, then

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"crm/eventlog"
+	"crm/eventlog/testenv"
 	"crm/projector"
-	"crm/scripts/cluster"
 )
 
 // catchUpPartitions is the partition count crm runs with (its default).
@@ -48,7 +48,7 @@ func benchCatchUp(ctx context.Context, o options, e *env, rep *report) error {
 		return err
 	}
 	defer logs.close()
-	svcAddr, err := cluster.FreeAddr()
+	svcAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"crm/eventlog/testenv"
 	"crm/graph/auth"
 
 	"github.com/jackc/pgx/v5"
@@ -57,7 +57,7 @@ type crmProc struct {
 }
 
 func startCRM(bin, dir, name string, env []string, args ...string) (*crmProc, error) {
-	addr, err := freeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -110,15 +110,6 @@ func (p *crmProc) rss() (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS in /proc status")
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // waitFor polls check until it succeeds, the process dies or timeout passes.

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"crm/eventlog/svcauth"
+	"crm/eventlog/testenv"
 	"crm/graph/auth"
 )
 
@@ -167,7 +168,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	// Every process's environment names every service, so addresses come first.
 	for _, area := range Areas {
 		for i := 0; i < cfg.ServicesPerArea; i++ {
-			addr, err := FreeAddr()
+			addr, err := testenv.FreeAddr()
 			if err != nil {
 				return nil, err
 			}
@@ -187,7 +188,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		c.Projectors = append(c.Projectors, c.proc("projector-"+strconv.Itoa(i+1), nil, "projector"))
 	}
 	for i := 0; i < cfg.Gateways; i++ {
-		addr, err := FreeAddr()
+		addr, err := testenv.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -376,16 +377,6 @@ func (c *Cluster) Close() error {
 // PostgreSQL server was at its connection limit (SQLSTATE 53300).
 func TooManyClients(output string) bool {
 	return strings.Contains(output, "SQLSTATE 53300")
-}
-
-// FreeAddr returns a loopback address with a port free at the moment.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

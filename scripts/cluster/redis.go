@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"crm/eventlog/testenv"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,7 +28,7 @@ func StartRedis(dir string) (*RedisServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found (scripts/setup.sh installs it): %w", err)
 	}
-	addr, err := FreeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
