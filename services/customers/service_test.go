@@ -213,14 +213,7 @@ func TestRegistrationOfANewEmailReadsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := eventlog.Migrate(ctx, pool, schema); err != nil {
-		t.Fatal(err)
-	}
-	l, err := eventlog.Open(ctx, eventlog.Config{Pool: pool, Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
+	l := kittest.LogOn(t, pool, schema)
 	h := kit.Mux(l, kittest.Key(), customers.NewService(l).Routes(slog.Default())...)
 
 	before := reads.n.Load()

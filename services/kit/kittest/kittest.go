@@ -23,6 +23,13 @@ import (
 func Log(t testing.TB) (*eventlog.Log, *pgxpool.Pool) {
 	t.Helper()
 	pool, schema := testenv.Schema(t)
+	return LogOn(t, pool, schema), pool
+}
+
+// LogOn migrates schema and returns the log open in it through pool (a
+// test's own pool, with a tracer say), closed at cleanup.
+func LogOn(t testing.TB, pool *pgxpool.Pool, schema string) *eventlog.Log {
+	t.Helper()
 	ctx := context.Background()
 	if err := eventlog.Migrate(ctx, pool, schema); err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func Log(t testing.TB) (*eventlog.Log, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	return l, pool
+	return l
 }
 
 // AreaLog returns an open log in a fresh schema migrated by the area's
