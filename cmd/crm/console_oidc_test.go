@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -22,10 +21,6 @@ import (
 // rep returns to the gateway's console signed in as her, with her
 // customers, and the code is gone from the address bar.
 func TestConsoleOIDC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL, Redis and Chromium")
-	}
-	chromium := findChromium(t)
 	dev, env := startDev(t)
 	f := consoleFixtures(t, dev)
 	gw := startGateway(t, dev, append(env, "CRM_AUTH_CLIENT_ID=console"))
@@ -44,16 +39,7 @@ func TestConsoleOIDC(t *testing.T) {
 		t.Fatalf("gateway's /app/config.json: %s %v", body, err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1280, 800), chromedp.UserDataDir(t.TempDir()), chromedp.Env("TZ=UTC", "LANG=en_US.UTF-8"))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium %s: %v", chromium, err)
-	}
+	ctx := startChromium(t)
 	b := &consoleBrowser{t: t, url: gw.url, shots: t.TempDir()}
 
 	// An answer to no sign-in of this browser is refused, and its code

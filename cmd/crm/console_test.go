@@ -27,10 +27,6 @@ import (
 // nothing; screenshots of every screen go to CRM_SCREENSHOTS (make
 // screenshots: docs/screenshots), else to a temporary directory.
 func TestConsole(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL, Redis and Chromium")
-	}
-	chromium := findChromium(t)
 	s, _ := startDev(t)
 	f := consoleFixtures(t, s)
 
@@ -41,16 +37,7 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1280, 800), chromedp.UserDataDir(t.TempDir()), chromedp.Env("TZ=UTC", "LANG=en_US.UTF-8"))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start Chromium %s: %v", chromium, err)
-	}
+	browserCtx := startChromium(t)
 	// Each user in a browser context of its own (own session storage);
 	// a tab lives as long as the context of its first Run, so that one
 	// has no deadline.
@@ -241,22 +228,37 @@ func TestConsole(t *testing.T) {
 	})
 }
 
-// findChromium is the browser the console tests drive: CRM_CHROMIUM, else
-// chromium, chromium-browser or google-chrome on PATH.
-func findChromium(t *testing.T) string {
+// startChromium starts the browser the console tests drive (CRM_CHROMIUM,
+// else chromium, chromium-browser or google-chrome on PATH) headless, with
+// the flags this machine needs, at 1280×800 in UTC, and returns its first
+// browser context; it is shut down at cleanup.
+func startChromium(t *testing.T) context.Context {
 	t.Helper()
 	names := []string{"chromium", "chromium-browser", "google-chrome"}
 	if c := os.Getenv("CRM_CHROMIUM"); c != "" {
 		names = []string{c}
 	}
+	var chromium string
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
-			return p
+			chromium = p
+			break
 		}
 	}
-	t.Fatalf("the console's browser tests need Chromium, and none of %v is on PATH: run scripts/setup.sh test "+
-		"(as root on Debian/Ubuntu it installs the chromium package), or set CRM_CHROMIUM to a Chromium or Chrome binary", names)
-	return ""
+	if chromium == "" {
+		t.Fatalf("the console's browser tests need Chromium, and none of %v is on PATH: run scripts/setup.sh test "+
+			"(as root on Debian/Ubuntu it installs the chromium package), or set CRM_CHROMIUM to a Chromium or Chrome binary", names)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1280, 800), chromedp.UserDataDir(t.TempDir()), chromedp.Env("TZ=UTC", "LANG=en_US.UTF-8"))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium %s: %v", chromium, err)
+	}
+	return ctx
 }
 
 type consoleData struct {
