@@ -17,9 +17,6 @@ import (
 // the appointment and loses the deal) record "system" on behalf of the
 // rep. Nothing records the forged actor.
 func TestEveryEventCarriesTheVerifiedActor(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	admin, env := startDev(t)
 	var dbURL string
 	for _, kv := range env {
@@ -107,9 +104,6 @@ func TestEveryEventCarriesTheVerifiedActor(t *testing.T) {
 // data) never reach them, the others do, in order; an admin's subscription
 // gets both.
 func TestFeedFollowsTheAccessRules(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	admin, _ := startDev(t)
 	viewer := &system{url: admin.url, token: devTokenFor(t, admin, "viewer", 0)}
 	const feed = `subscription { eventRecorded(areas: [CUSTOMERS, CAMPAIGNS]) { area type } }`

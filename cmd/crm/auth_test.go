@@ -23,9 +23,6 @@ import (
 // of a live subscription, the open endpoints, and the development
 // issuer's users.
 func TestAuthentication(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	dev, env := startDev(t)
 	gw := startGateway(t, dev, env)
 	ctx := context.Background()
@@ -257,9 +254,6 @@ func refusedWS(ctx context.Context, s *system, proto, token string) error {
 // crm gateway refuses to start without an issuer, and crm dev, whose
 // issuer hands out any user's token, refuses a non-loopback address.
 func TestAuthStartRefusals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	dbURL := testenv.Database(t)
 	_, ns := testenv.Redis(t)
 	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_NAMESPACE=" + ns, "CRM_REDIS_URL=" + testenv.RedisURL(), "CRM_SERVICE_KEY=" + svcauth.NewSecret()}

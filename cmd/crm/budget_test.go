@@ -14,9 +14,6 @@ import (
 // consumer count its service's consumer pool is sized by (areaDefs) is
 // the number of consumers the area runs.
 func TestAreaConsumersMatchBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	pool := testenv.Pool(t, testenv.Database(t))
 	rdb, ns := testenv.Redis(t)
 	sources := map[string]consumer.LogSource{}

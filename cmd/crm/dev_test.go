@@ -317,9 +317,6 @@ const customerFields = `id name email status version salesRep { name } interests
 // subprotocols; read-your-writes on every answer; bad input refused with
 // its code.
 func TestDevEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	s, _ := startDev(t) // not parallel: a whole system per test is load enough
 
 	var rep, other struct{ ID string }
@@ -447,9 +444,6 @@ func TestDevEndToEnd(t *testing.T) {
 // Two gateway processes share the read side: a mutation through one is
 // pushed to subscribers of both.
 func TestTwoGatewaysBothPush(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	a, env := startDev(t)
 	b := startGateway(t, a, env)
 	var cus struct{ ID string }
@@ -530,9 +524,6 @@ func (w *wsClient) waitPush(t *testing.T, field string, check func(map[string]an
 // Every other contract mutation: the mutation, the query showing its
 // effect, the subscription push it caused; refusals leave the logs alone.
 func TestDevAllOperations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	s, env := startDev(t)
 	dbURL := strings.TrimPrefix(env[0], "CRM_DATABASE_URL=")
 	id := func(r gqlResponse, field string) string {

@@ -225,9 +225,6 @@ func exactly(name string, areas []string, got map[string][]int64, from feed.Posi
 // order per area; the slow one is ended with SLOW_CONSUMER and its cursor,
 // and resumed from it completes the set. Query.events pages the same feed.
 func TestFeedEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	// A small buffer, so that the slow subscriber is found out within the run.
 	s, env := startDev(t, "CRM_FEED_BUFFER=256")
 	b := startGateway(t, s, env)
@@ -385,9 +382,6 @@ func mutateOK(s *system, query string) error {
 // after, by the query and by the subscription, which subscribes nothing:
 // the operation completes and the gateway counts no subscription.
 func TestFeedBadCursor(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	s, _ := startDev(t)
 	s.gql(t, `{ events(after: "bm9wZQ") { edges { cursor } } }`, nil).code(t, "BAD_USER_INPUT", "after")
 	w := dialWS(t, s, false)

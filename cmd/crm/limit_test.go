@@ -17,9 +17,6 @@ import (
 // third WebSocket is closed with 4429 and no ack; a fourth subscription is
 // refused.
 func TestLimits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	s, _ := startDev(t, "CRM_RATE_MUTATIONS=2", "CRM_RATE_QUERY_POINTS=100", "CRM_MAX_SOCKETS_PER_USER=2", "CRM_MAX_SUBSCRIPTIONS_PER_USER=3")
 
 	ok, limited := 0, 0

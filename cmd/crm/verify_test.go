@@ -14,9 +14,6 @@ import (
 // databases: exit 0 when every model equals its replay, 1 with the
 // differing rows printed after a live row is tampered with.
 func TestVerifyCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL and Redis")
-	}
 	s, env := startDev(t) // not parallel: a whole system per test is load enough
 	var rep, cus struct{ ID string }
 	s.gql(t, `mutation($i: RegisterSalespersonInput!) { registerSalesperson(input: $i) { id } }`,

@@ -174,9 +174,6 @@ func zeros(areas []string) Position {
 // in the middle, each get every position of their areas once, in order,
 // across any resumption; pages of Query.events see the same.
 func TestFeedSeamUnderConcurrentWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	t.Parallel()
 	e := newFeedEnv(t, Config{Buffer: 256, Page: 16})
 	const n = 1500
@@ -265,9 +262,6 @@ func TestFeedSeamUnderConcurrentWrites(t *testing.T) {
 // A page stops at a gap: an event waits until every earlier one of its
 // area is visible.
 func TestFeedPageStopsAtGap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	t.Parallel()
 	e := newFeedEnv(t, Config{})
 	e.insert("customers", 1, 2, 4)
@@ -308,9 +302,6 @@ func heapAfterGC() uint64 {
 // than Buffer (1024) behind and let go, and the heap stays within 8 MB of
 // where it started.
 func TestFeedMemoryBoundedWithSlowSubscribers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	e := newFeedEnv(t, Config{Buffer: 1024, Page: 128})
 	const subs, maxGrowth = 100, 8 << 20
 	e.insert("customers", 1) // the head the subscribers start from
@@ -386,9 +377,6 @@ func TestFeedMemoryBoundedWithSlowSubscribers(t *testing.T) {
 // advance its cursor, live and in pages: a page holds up to first visible
 // events however many hidden ones lie between them.
 func TestFeedKeeping(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	t.Parallel()
 	e := newFeedEnv(t, Config{})
 	var positions []int64
